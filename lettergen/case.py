@@ -1,0 +1,237 @@
+"""The case file (contract v1): pydantic models that reject unknown keys, and the loader.
+
+Loading is two steps: the file must fit the schema (:class:`Case`), then its facts must be the
+ones the criteria in use declare, with values of the declared type (:func:`check_facts`). A typo
+in a fact id is an error naming it, never a silent "unknown".
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lettergen import codes
+from lettergen.errors import CaseError
+from lettergen.yamlio import first_error, parse_mapping, read_text
+
+LetterType = Literal["lmn", "appeal", "external_review", "peer_to_peer", "determination"]
+PlanType = Literal["commercial", "erisa", "aca_individual", "medicare", "medicare_advantage", "medicaid"]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _no_control(text: str) -> str:
+    # Control characters have no place in a letter, and lettergen uses some internally as markers.
+    if _CONTROL.search(text):
+        raise ValueError("contains control characters")
+    return text
+
+
+Text = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_no_control)]
+ShortText = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_no_control)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+def _not_future(d: date) -> date:
+    if d > date.today():
+        raise ValueError("is in the future")
+    return d
+
+
+PastDate = Annotated[date, AfterValidator(_not_future)]
+
+
+class LetterSpec(_Model):
+    type: LetterType = "lmn"
+    date: date | None = None
+
+
+class Patient(_Model):
+    name: ShortText
+    birth_date: PastDate
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+    member_id: ShortText | None = None
+    address: ShortText | None = None
+    group_number: ShortText | None = None
+
+
+class Payer(_Model):
+    name: ShortText
+    plan_type: PlanType
+    state: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    policy: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    address: ShortText | None = None
+    fax: ShortText | None = None
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
+
+
+class Provider(_Model):
+    name: ShortText
+    credentials: ShortText | None = None
+    specialty: ShortText | None = None
+    npi: str
+    organization: ShortText | None = None
+    address: ShortText | None = None
+    phone: ShortText | None = None
+    fax: ShortText | None = None
+
+    @field_validator("npi", mode="before")
+    @classmethod
+    def _npi(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        if isinstance(v, str):
+            v = v.strip()
+            problem = codes.npi_problem(v)
+            if problem:
+                raise ValueError(problem)
+        return v
+
+
+class Diagnosis(_Model):
+    code: str
+    description: ShortText | None = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _icd(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = codes.normalize_icd10(v)
+            problem = codes.icd10_problem(v)
+            if problem:
+                raise ValueError(f"{v} {problem}")
+        return v
+
+
+class Service(_Model):
+    code: str
+    site: ShortText | None = None
+    units: int = Field(default=1, ge=1, le=99)
+    laterality: Literal["left", "right", "bilateral"] | None = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = f"{v:05d}"
+        if isinstance(v, str):
+            v = codes.normalize_service_code(v)
+            problem = codes.service_code_problem(v)
+            if problem:
+                raise ValueError(f"{v} {problem}")
+        return v
+
+
+FactValue = Union[bool, int, float, date, Text]
+
+
+class Fact(_Model):
+    value: FactValue
+    unit: ShortText | None = None
+    evidence: Text | None = None
+    source: ShortText | None = None
+    date: PastDate | None = None
+
+
+_CARC = re.compile(r"^(?:(?:CO|PR|OA|PI|CR)-?)?[A-Z]?\d{1,3}$|^(?:M|N|MA)\d{1,3}$")
+
+
+class Denial(_Model):
+    date: PastDate
+    reference: ShortText
+    reason: Text
+    codes: tuple[str, ...] = ()
+    level: int = Field(default=1, ge=1, le=5)
+    urgent: bool = False
+    notice_date: PastDate | None = None
+
+    @field_validator("codes")
+    @classmethod
+    def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for c in v:
+            c = c.strip().upper()
+            if not _CARC.match(c):
+                raise ValueError(f"'{c}' is not a CARC (e.g. CO-50) or RARC (e.g. N115) code")
+            out.append(c)
+        return tuple(out)
+
+
+CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+class Case(_Model):
+    case_id: str = Field(pattern=CASE_ID)
+    letter: LetterSpec = LetterSpec()
+    patient: Patient
+    payer: Payer
+    provider: Provider
+    diagnoses: tuple[Diagnosis, ...] = Field(min_length=1)
+    services: tuple[Service, ...] = Field(min_length=1)
+    facts: dict[str, Fact] = Field(default_factory=dict)
+    denial: Denial | None = None
+    enclosures: tuple[ShortText, ...] = ()
+
+    @field_validator("case_id", mode="before")
+    @classmethod
+    def _case_id(cls, v: Any) -> Any:
+        if isinstance(v, str) and not re.match(CASE_ID, v):
+            raise ValueError("must be letters, digits, '.', '_' or '-' (1-100 characters), safe in a file name")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_services(self) -> Case:
+        seen: set[str] = set()
+        for i, s in enumerate(self.services):
+            if s.code in seen:
+                raise ValueError(f"services[{i}].code: {s.code} is requested twice; use units instead")
+            seen.add(s.code)
+        if self.denial and self.letter.date and self.denial.date > self.letter.date:
+            raise ValueError("denial.date: is after the letter date")
+        return self
+
+    def fact(self, fact_id: str) -> Fact | None:
+        return self.facts.get(fact_id)
+
+    def identifiers(self) -> list[str]:
+        """Every patient identifier, for redaction and for the tests that prove none leaks."""
+        out = [self.patient.name, self.patient.birth_date.isoformat(), self.provider.npi]
+        out += [v for v in (self.patient.member_id, self.patient.address, self.patient.group_number) if v]
+        if self.denial:
+            out.append(self.denial.reference)
+        return out
+
+
+def case_from_mapping(data: dict[str, Any], file: str) -> Case:
+    try:
+        return Case.model_validate(data)
+    except ValidationError as exc:
+        field, msg = first_error(exc)
+        if not field and ": " in msg and msg.split(": ", 1)[0].replace(".", "").replace("[", "").replace("]", "").replace("_", "").isalnum():
+            field, msg = msg.split(": ", 1)
+        raise CaseError(file, field, msg) from None
+
+
+def parse_case(text: str, file: str) -> Case:
+    """Parse case text (YAML, JSON, or a FHIR R4 Bundle) into a Case; errors name the file and field."""
+    data = parse_mapping(text, file, CaseError, json_only=file.lower().endswith(".json"))
+    if data.get("resourceType") == "Bundle":
+        from lettergen.fhir_in import case_from_bundle  # optional extra, only for FHIR input
+
+        return case_from_bundle(data, file)
+    return case_from_mapping(data, file)
+
+
+def read_case(path: Path) -> Case:
+    return parse_case(read_text(path, CaseError), str(path))

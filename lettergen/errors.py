@@ -1,0 +1,98 @@
+"""Every error lettergen raises on purpose, and who must act on it.
+
+::
+
+    LettergenError                  root; carries ``exit_code`` for the CLI
+    ├── InputError                  the user's input is wrong: fix the file or the flag (exit 2)
+    │   ├── CaseError               a case file (YAML, JSON or FHIR) fails validation
+    │   └── UsageError              a flag or argument combination makes no sense
+    ├── DataError                   a shipped or user-supplied data file (citations/, criteria/,
+    │                               templates/, prompts/) is corrupt: fix the knowledge base (exit 2)
+    ├── EnvironmentProblem          the environment cannot do what was asked: a missing optional
+    │                               extra, an unwritable directory, an unreachable model (exit 3)
+    │   ├── MissingExtra            ``pip install 'lettergen[extra]'`` is the fix
+    │   └── OutputError             the output directory cannot be written
+    └── ValidationFailed            a letter breaks a validator rule (exit 1); carries the issues
+
+Messages never carry a patient identifier: they name the file and the field, not the value.
+The CLI prints ``str(error)`` as one line; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class LettergenError(Exception):
+    """Root of every error lettergen raises deliberately."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(LettergenError):
+    """The user must fix an input file or a flag."""
+
+    exit_code = 2
+
+
+class CaseError(InputError):
+    """A case file is invalid. ``file`` and ``field`` say where, never what the patient value was."""
+
+    def __init__(self, file: str, field: str, problem: str) -> None:
+        self.file = file
+        self.field = field
+        self.problem = problem
+        where = f"{file}: {field}" if field else file
+        super().__init__(f"{where}: {problem}")
+
+
+class UsageError(InputError):
+    """A command-line flag or argument is wrong."""
+
+
+class DataError(LettergenError):
+    """A data file of the knowledge base (citations, criteria, templates, prompts) is corrupt."""
+
+    exit_code = 2
+
+    def __init__(self, file: str, field: str, problem: str) -> None:
+        self.file = file
+        self.field = field
+        where = f"{file}: {field}" if field else file
+        super().__init__(f"{where}: {problem}")
+
+
+class EnvironmentProblem(LettergenError):
+    """The machine cannot do what was asked; the input is fine."""
+
+    exit_code = 3
+
+
+class MissingExtra(EnvironmentProblem):
+    """An optional dependency group is not installed."""
+
+    def __init__(self, extra: str, feature: str) -> None:
+        self.extra = extra
+        super().__init__(f"{feature} needs the '{extra}' extra: pip install 'lettergen[{extra}]'")
+
+
+class OutputError(EnvironmentProblem):
+    """The output directory or file cannot be written."""
+
+
+class ValidationFailed(LettergenError):
+    """A letter failed the validator; ``issues`` lists each broken rule."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, issues: Sequence[Any] = ()) -> None:
+        self.issues = list(issues)
+        super().__init__(message)

@@ -1,0 +1,182 @@
+"""The knowledge base: citations and criteria loaded from the data folders, checked, and hashed.
+
+Data lives beside the code: in a checkout at the repository root, in a wheel under
+``lettergen/_data``. ``LETTERGEN_DATA`` points somewhere else (a site's own knowledge base).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from lettergen.citations import CitationIssue, Finding, Source, check_source
+from lettergen.errors import DataError, InputError
+from lettergen.policies import Policy, Question, rule_facts
+from lettergen.yamlio import first_error, load_yaml_mapping
+
+_PKG = Path(__file__).resolve().parent
+
+
+def data_dir() -> Path:
+    env = os.environ.get("LETTERGEN_DATA")
+    if env:
+        return Path(env)
+    packaged = _PKG / "_data"
+    return packaged if packaged.is_dir() else _PKG.parent
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    root: Path
+    sources: dict[str, Source]
+    policies: dict[str, Policy]
+    questions: dict[str, Question]
+    hashes: dict[str, str]
+    # (set, code) -> policy id
+    by_code: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    # -- lookups -------------------------------------------------------------------------------
+    def finding(self, cid: str) -> tuple[Source, Finding]:
+        src_id, _, fid = cid.partition(".")
+        src = self.sources.get(src_id)
+        f = src.finding(fid) if src else None
+        if src is None or f is None:
+            raise InputError(f"unknown citation '{cid}'")
+        return src, f
+
+    def has_citation(self, cid: str) -> bool:
+        src_id, _, fid = cid.partition(".")
+        src = self.sources.get(src_id)
+        return src is not None and src.finding(fid) is not None
+
+    def policy_sets(self) -> list[str]:
+        return sorted({p.set for p in self.policies.values()})
+
+    def policy_for(self, code: str, policy_set: str | None = None) -> Policy | None:
+        if policy_set:
+            pid = self.by_code.get((policy_set, code))
+            if pid:
+                return self.policies[pid]
+        pid = self.by_code.get(("default", code))
+        return self.policies[pid] if pid else None
+
+    def codes(self) -> list[str]:
+        return sorted({c for (_, c) in self.by_code})
+
+    def check(self, today: date) -> list[CitationIssue]:
+        """Integrity findings across the store; errors make ``citations check`` fail."""
+        issues: list[CitationIssue] = []
+        for src in self.sources.values():
+            issues += check_source(src, today)
+        cited: set[str] = set()
+        for pol in self.policies.values():
+            for where, cid in pol.cited_ids():
+                cited.add(cid)
+                if not self.has_citation(cid):
+                    issues.append(
+                        CitationIssue(level="error", where=f"{pol.id}: {where}", problem=f"cites unknown '{cid}'")
+                    )
+        for src in self.sources.values():
+            for f in src.findings:
+                if f"{src.id}.{f.id}" not in cited:
+                    issues.append(
+                        CitationIssue(level="warning", where=f"{src.id}.{f.id}", problem="is cited by no criterion")
+                    )
+        return issues
+
+
+def _hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _yaml_files(folder: Path) -> Iterable[Path]:
+    return sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("_"))
+
+
+def _parse(model: Any, path: Path, data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        field_name, msg = first_error(exc)
+        raise DataError(str(path), field_name, msg) from None
+
+
+def load_kb(root: Path | None = None) -> KnowledgeBase:
+    return _load_kb(str(root or data_dir()))
+
+
+@cache
+def _load_kb(root_s: str) -> KnowledgeBase:
+    root = Path(root_s)
+    sources: dict[str, Source] = {}
+    hashes: dict[str, str] = {}
+    cdir, pdir = root / "citations", root / "criteria"
+    if not cdir.is_dir() or not pdir.is_dir():
+        raise DataError(str(root), "", "has no citations/ or criteria/ folder")
+    for path in _yaml_files(cdir):
+        src: Source = _parse(Source, path, load_yaml_mapping(path, DataError))
+        if src.id in sources:
+            raise DataError(str(path), "id", f"duplicate source id '{src.id}'")
+        sources[src.id] = src
+        hashes[f"citations/{path.name}"] = _hash(path)
+    policies: dict[str, Policy] = {}
+    questions: dict[str, Question] = {}
+    by_code: dict[tuple[str, str], str] = {}
+    for path in _yaml_files(pdir):
+        pol: Policy = _parse(Policy, path, load_yaml_mapping(path, DataError))
+        if pol.id in policies:
+            raise DataError(str(path), "id", f"duplicate policy id '{pol.id}'")
+        policies[pol.id] = pol
+        hashes[f"criteria/{path.name}"] = _hash(path)
+        for q in pol.questions:
+            prior = questions.get(q.id)
+            if prior is not None and (prior.type, prior.unit, prior.choices) != (q.type, q.unit, q.choices):
+                raise DataError(str(path), f"questions.{q.id}", "declared elsewhere with another type, unit or choices")
+            questions.setdefault(q.id, q)
+        declared = {q.id for q in pol.questions}
+        for group, items in (("indications", pol.indications), ("exclusions", pol.exclusions)):
+            for c in items:
+                for fact in rule_facts(c.rule):
+                    if fact not in declared:
+                        raise DataError(
+                            str(path), f"{group}.{c.id}", f"uses fact '{fact}' that the file does not declare"
+                        )
+                    _check_test_against_question(path, f"{group}.{c.id}", c.rule, pol)
+        for code in pol.codes:
+            key = (pol.set, code.code)
+            if key in by_code:
+                raise DataError(str(path), "codes", f"{code.code} is already covered by {by_code[key]} in set {pol.set}")
+            by_code[key] = pol.id
+    return KnowledgeBase(root, sources, policies, questions, hashes, by_code)
+
+
+def _check_test_against_question(path: Path, where: str, rule: Any, pol: Policy) -> None:
+    from lettergen.policies import AllOf, AnyOf, FactTest, NotOf
+
+    qs = {q.id: q for q in pol.questions}
+    if isinstance(rule, FactTest):
+        q = qs[rule.fact]
+        numeric = any(v is not None for v in (rule.gt, rule.ge, rule.lt, rule.le))
+        if numeric and q.type != "number":
+            raise DataError(str(path), where, f"compares '{rule.fact}' as a number but it is {q.type}")
+        if numeric and rule.unit != q.unit:
+            raise DataError(str(path), where, f"compares '{rule.fact}' in '{rule.unit}' but the question asks '{q.unit}'")
+        if rule.in_ is not None:
+            bad = [c for c in rule.in_ if c not in q.choices]
+            if bad:
+                raise DataError(str(path), where, f"'{bad[0]}' is not a choice of '{rule.fact}'")
+        if rule.is_ is None and rule.in_ is None and not numeric and q.type != "bool":
+            raise DataError(str(path), where, f"tests '{rule.fact}' as true but it is {q.type}")
+    elif isinstance(rule, AllOf | AnyOf):
+        for r in rule.all if isinstance(rule, AllOf) else rule.any:
+            _check_test_against_question(path, where, r, pol)
+    elif isinstance(rule, NotOf):
+        _check_test_against_question(path, where, rule.not_, pol)

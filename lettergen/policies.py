@@ -1,0 +1,214 @@
+"""Criteria files: one service policy per YAML file (code card, questions, rules, bundles, checklist).
+
+A policy belongs to a *set*: ``default`` for lettergen's own criteria, or a payer policy id
+(``payer.policy`` in a case) for an overlay that replaces the default criteria for its codes.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from lettergen.citations import Strict
+
+_ID = r"^[a-z0-9][a-z0-9_.-]*$"
+_FACT_ID = r"^[a-z][a-z0-9_]*$"
+FactType = Literal["bool", "number", "text", "choice", "date"]
+Scalar = Union[bool, int, float, str]
+
+
+class Question(Strict):
+    """A fact the criteria need, asked the way a reviewer would ask it (cf. Da Vinci DTR)."""
+
+    id: str = Field(pattern=_FACT_ID)
+    prompt: str
+    type: FactType
+    unit: str | None = None
+    choices: tuple[str, ...] = ()
+    help: str | None = None
+
+    @model_validator(mode="after")
+    def _choices_match_type(self) -> Question:
+        if (self.type == "choice") != bool(self.choices):
+            raise ValueError("a question has choices exactly when its type is 'choice'")
+        if self.unit and self.type != "number":
+            raise ValueError("only number questions carry a unit")
+        return self
+
+
+class FactTest(Strict):
+    """A test of one fact. With no operator it means ``is true``."""
+
+    fact: str = Field(pattern=_FACT_ID)
+    is_: Scalar | None = Field(default=None, alias="is")
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    in_: tuple[str, ...] | None = Field(default=None, alias="in")
+    unit: str | None = None
+
+    model_config = Strict.model_config | {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> FactTest:
+        ops = [x for x in (self.is_, self.gt, self.ge, self.lt, self.le, self.in_) if x is not None]
+        if len(ops) > 1:
+            raise ValueError(f"fact test on '{self.fact}' has more than one operator")
+        return self
+
+    def describe(self) -> str:
+        for name, val in (("is", self.is_), ("in", self.in_)):
+            if val is not None:
+                return f"{self.fact} {name} {val}"
+        for sym, val in ((">", self.gt), (">=", self.ge), ("<", self.lt), ("<=", self.le)):
+            if val is not None:
+                return f"{self.fact} {sym} {val:g}{' ' + self.unit if self.unit else ''}"
+        return f"{self.fact} is true"
+
+
+class DiagnosisTest(Strict):
+    """True when any case diagnosis starts with one of these ICD-10-CM prefixes."""
+
+    dx: tuple[str, ...] = Field(min_length=1)
+
+
+class AllOf(Strict):
+    all: tuple[Rule, ...] = Field(min_length=1)
+
+
+class AnyOf(Strict):
+    any: tuple[Rule, ...] = Field(min_length=1)
+
+
+class NotOf(Strict):
+    not_: Rule = Field(alias="not")
+
+    model_config = Strict.model_config | {"populate_by_name": True}
+
+
+Rule = Annotated[Union[AllOf, AnyOf, NotOf, FactTest, DiagnosisTest], Field(union_mode="left_to_right")]
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+NotOf.model_rebuild()
+
+
+def rule_facts(rule: Rule) -> list[str]:
+    """Fact ids a rule reads, in order of first use."""
+    out: list[str] = []
+
+    def walk(r: Rule) -> None:
+        if isinstance(r, FactTest):
+            if r.fact not in out:
+                out.append(r.fact)
+        elif isinstance(r, AllOf):
+            for x in r.all:
+                walk(x)
+        elif isinstance(r, AnyOf):
+            for x in r.any:
+                walk(x)
+        elif isinstance(r, NotOf):
+            walk(r.not_)
+
+    walk(rule)
+    return out
+
+
+class Criterion(Strict):
+    id: str = Field(pattern=_ID)
+    text: str
+    rule: Rule
+    citations: tuple[str, ...] = Field(min_length=1)
+    # What the letter says when the criterion holds / fails; defaults to ``text``.
+    because: str | None = None
+
+
+class Bundle(Strict):
+    code: str
+    reason: str
+    citations: tuple[str, ...] = Field(min_length=1)
+
+
+class CitedText(Strict):
+    text: str
+    citations: tuple[str, ...] = ()
+
+
+class Term(Strict):
+    term: str
+    definition: str
+
+
+class CodeLabel(Strict):
+    code: str
+    label: str
+
+
+class Card(Strict):
+    """The code reference a coder reads: our own words, never the AMA descriptor."""
+
+    covers: CitedText
+    qualifying: tuple[CitedText, ...] = ()
+    not_for: tuple[CitedText, ...] = ()
+    terminology: tuple[Term, ...] = ()
+    examples: tuple[CitedText, ...] = ()
+    notes: tuple[CitedText, ...] = ()
+
+
+class Memo(Strict):
+    """Material for the determination memo: what the service changes, pitfalls, outcomes."""
+
+    changes: tuple[CitedText, ...] = ()
+    pitfalls: tuple[CitedText, ...] = ()
+    outcomes: tuple[CitedText, ...] = ()
+
+
+class Policy(Strict):
+    id: str = Field(pattern=_ID)
+    set: str = Field(default="default", pattern=_ID)
+    title: str
+    version: str
+    effective: date
+    review_by: date | None = None
+    payer: str | None = None
+    family: str
+    codes: tuple[CodeLabel, ...] = Field(min_length=1)
+    card: Card | None = None
+    questions: tuple[Question, ...] = ()
+    indications: tuple[Criterion, ...] = Field(min_length=1)
+    exclusions: tuple[Criterion, ...] = ()
+    bundles: tuple[Bundle, ...] = ()
+    checklist: tuple[str, ...] = Field(min_length=1)
+    memo: Memo | None = None
+
+    @field_validator("codes")
+    @classmethod
+    def _normalise_codes(cls, codes: tuple[CodeLabel, ...]) -> tuple[CodeLabel, ...]:
+        return tuple(CodeLabel(code=c.code.strip().upper(), label=c.label) for c in codes)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    def label(self, code: str) -> str:
+        return next(c.label for c in self.codes if c.code == code)
+
+    def cited_ids(self) -> list[tuple[str, str]]:
+        """(where, citation id) for every citation the file makes."""
+        out: list[tuple[str, str]] = []
+        for group, items in (("indications", self.indications), ("exclusions", self.exclusions)):
+            for c in items:
+                out += [(f"{group}.{c.id}", x) for x in c.citations]
+        out += [(f"bundles.{b.code}", x) for b in self.bundles for x in b.citations]
+        texts: list[tuple[str, Any]] = []
+        if self.card:
+            texts.append(("card.covers", self.card.covers))
+            for part in ("qualifying", "not_for", "examples", "notes"):
+                texts += [(f"card.{part}", t) for t in getattr(self.card, part)]
+        if self.memo:
+            for part in ("changes", "pitfalls", "outcomes"):
+                texts += [(f"memo.{part}", t) for t in getattr(self.memo, part)]
+        out += [(where, x) for where, t in texts for x in t.citations]
+        return out
