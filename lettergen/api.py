@@ -1,0 +1,166 @@
+"""The library surface: load a case, decide, draft, validate. The CLI and the HTTP service call these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from lettergen.case import Case, parse_case
+from lettergen.claims import build_material
+from lettergen.criteria import Decision, check_facts, decide
+from lettergen.errors import CaseError, UsageError, ValidationFailed
+from lettergen.kb import KnowledgeBase, load_kb
+from lettergen.ledger import Ledger, PolishRecord, build_ledger, ledger_json, sha256_text, write_outputs
+from lettergen.render import Letter, render_letter
+from lettergen.validate import ValidationResult, header_text, validate_letter
+from lettergen.yamlio import read_text
+
+EXTENSIONS = {"md": "md", "txt": "txt", "html": "html", "pdf": "pdf", "docx": "docx", "fhir": "fhir.json"}
+
+
+@dataclass
+class LoadedCase:
+    case: Case
+    sha256: str
+    file: str
+
+
+def load_case(source: str | Path, *, kb: KnowledgeBase | None = None, text: str | None = None) -> LoadedCase:
+    """Read and check a case file (YAML, JSON or FHIR Bundle); raises CaseError naming file and field."""
+    file = str(source)
+    if text is None:
+        text = read_text(Path(source), CaseError)
+    case = parse_case(text, file)
+    check_facts(case, kb or load_kb(), file)
+    return LoadedCase(case=case, sha256=sha256_text(text), file=file)
+
+
+def check(case: Case, kb: KnowledgeBase | None = None) -> Decision:
+    """The deterministic decision for every requested code."""
+    kb = kb or load_kb()
+    decision = decide(case, kb)
+    if case.denial is not None:
+        from lettergen.deadlines import compute_deadline
+
+        decision = decision.model_copy(update={"deadline": compute_deadline(case, kb)})
+    return decision
+
+
+@dataclass
+class Draft:
+    case: Case
+    decision: Decision
+    letter: Letter
+    content: bytes
+    ledger: Ledger
+    validation: ValidationResult
+
+    @property
+    def text(self) -> str:
+        return self.letter.text
+
+    def filenames(self) -> tuple[str, str]:
+        ext = EXTENSIONS[self.ledger.format]
+        stem = f"{self.case.case_id}.{self.letter.type}"
+        return f"{stem}.{ext}", f"{stem}.ledger.json"
+
+    def write(self, out_dir: Path) -> tuple[Path, Path]:
+        letter_name, ledger_name = self.filenames()
+        paths = (out_dir / letter_name, out_dir / ledger_name)
+        write_outputs({paths[0]: self.content, paths[1]: ledger_json(self.ledger).encode("utf-8")})
+        return paths
+
+
+def resolve_date(case: Case, letter_date: date | None) -> date:
+    return letter_date or case.letter.date or date.today()
+
+
+def draft(
+    loaded: LoadedCase | Case,
+    *,
+    letter_type: str | None = None,
+    fmt: str = "md",
+    letter_date: date | None = None,
+    kb: KnowledgeBase | None = None,
+    polish: Any = None,
+    strict: bool = True,
+    voice: str = "physician",
+) -> Draft:
+    """Decide and draft one letter. With ``strict`` a letter that fails validation raises ValidationFailed."""
+    if isinstance(loaded, Case):
+        loaded = LoadedCase(case=loaded, sha256=sha256_text(loaded.model_dump_json()), file="case")
+    kb = kb or load_kb()
+    case = loaded.case
+    ltype = letter_type or case.letter.type
+    when = resolve_date(case, letter_date)
+    decision = check(case, kb)
+    if ltype in ("appeal", "external_review") and case.denial is None:
+        raise UsageError(f"--type {ltype}: the case has no denial block to answer")
+    render_fmt = fmt if fmt in ("md", "txt", "html") else ("html" if fmt == "pdf" else "txt")
+    material = build_material(case, decision, kb, when)
+    if voice not in ("physician", "patient"):
+        raise UsageError(f"--voice: '{voice}' is not physician or patient")
+    letter = render_letter(material, kb, ltype, render_fmt, voice=voice)
+    record = PolishRecord()
+    prompt_id = None
+    if polish is not None:
+        letter, record, prompt_id = polish(letter, case, decision, kb)
+    validation = validate_letter(letter, case, decision, kb)
+    if strict and not validation.ok:
+        first = validation.errors[0]
+        raise ValidationFailed(
+            f"letter failed validation: rule {first.rule}: {first.sentence or ''} {first.message}".replace("  ", " "),
+            validation.issues,
+        )
+    content = _encode(letter, fmt, case, decision, kb)
+    letter_file = f"{case.case_id}.{ltype}.{EXTENSIONS[fmt]}"
+    ledger = build_ledger(
+        case_id=case.case_id,
+        case_sha=loaded.sha256,
+        letter=letter,
+        letter_file=letter_file,
+        letter_bytes=content,
+        letter_date=when.isoformat(),
+        data_files=_data_files(kb, letter),
+        decision=decision,
+        header=header_text(case, when.isoformat()),
+        polish=record,
+        validation=validation,
+        prompt=prompt_id,
+    )
+    if fmt != render_fmt:
+        ledger = ledger.model_copy(update={"format": fmt})
+    return Draft(case=case, decision=decision, letter=letter, content=content, ledger=ledger, validation=validation)
+
+
+def _encode(letter: Letter, fmt: str, case: Case, decision: Decision, kb: KnowledgeBase) -> bytes:
+    if fmt in ("md", "txt", "html"):
+        return letter.text.encode("utf-8")
+    from lettergen import documents  # optional formats: PDF, DOCX, FHIR
+
+    return documents.encode(letter, fmt, case, decision, kb)
+
+
+def _data_files(kb: KnowledgeBase, letter: Letter) -> dict[str, str]:
+    files = dict(kb.hashes)
+    tdir = kb.root / "templates"
+    for p in sorted(tdir.glob("*.j2")):
+        files[f"templates/{p.name}"] = sha256_text(p.read_bytes())
+    return files
+
+
+def validate_file(letter_path: Path, ledger_path: Path) -> ValidationResult:
+    """Re-check a letter (possibly edited by a person) against the ledger written with it."""
+    from lettergen.edits import validate_edited
+    from lettergen.ledger import read_ledger
+
+    ledger = read_ledger(ledger_path)
+    try:
+        text = letter_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CaseError(str(letter_path), "", "file not found") from None
+    except (OSError, UnicodeDecodeError):
+        raise CaseError(str(letter_path), "", "cannot be read as UTF-8 text") from None
+    return validate_edited(text, ledger)

@@ -1,0 +1,288 @@
+"""The command line: parse arguments, call the library, map errors to exit codes. Nothing else.
+
+Exit codes: 0 done; 1 the letter (or the citation store) failed validation; 2 bad input or usage;
+3 environment (missing extra, unwritable output, unreachable model).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from lettergen.errors import LettergenError, UsageError
+
+app = typer.Typer(
+    help="Medical-necessity decisions and cited letters, offline by default.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # never print locals: they may hold patient data
+)
+citations_app = typer.Typer(help="The citation store.", no_args_is_help=True)
+criteria_app = typer.Typer(help="Criteria files.", no_args_is_help=True)
+codes_app = typer.Typer(help="Code reference cards.", no_args_is_help=True)
+app.add_typer(citations_app, name="citations")
+app.add_typer(criteria_app, name="criteria")
+app.add_typer(codes_app, name="codes")
+
+F = TypeVar("F", bound=Callable[..., Any])
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"lettergen: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handled(fn: F) -> F:
+    """Turn lettergen errors into one line on stderr and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LettergenError as exc:
+            raise _fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", 130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: say so without a traceback that could carry case data
+            if os.environ.get("LETTERGEN_DEBUG"):
+                raise
+            raise _fail(f"internal error ({type(exc).__name__}); rerun with LETTERGEN_DEBUG=1 to see it", 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _echo_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str))
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--date: '{value}' is not a date (YYYY-MM-DD)") from None
+
+
+@app.command()
+@handled
+def check(case: Annotated[Path, typer.Argument(help="Case file: YAML, JSON or FHIR R4 Bundle.")], as_json: JsonOpt = False) -> None:
+    """Decide every requested code: met, not_met or insufficient (with the missing facts)."""
+    from lettergen import api, views
+
+    loaded = api.load_case(case)
+    decision = api.check(loaded.case)
+    if as_json:
+        _echo_json(decision.model_dump(mode="json"))
+    else:
+        typer.echo(views.decision_text(decision))
+
+
+@app.command()
+@handled
+def draft(
+    case: Annotated[Path, typer.Argument(help="Case file: YAML, JSON or FHIR R4 Bundle.")],
+    letter_type: Annotated[str | None, typer.Option("--type", help="lmn|appeal|external_review|peer_to_peer|determination")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md|txt|html|pdf|docx|fhir")] = "md",
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory.")] = Path("."),
+    on: Annotated[str | None, typer.Option("--date", help="Letter date, YYYY-MM-DD (default: the case's, else today).")] = None,
+    polish: Annotated[bool, typer.Option("--polish", help="Polish wording with a model (guarded).")] = False,
+    model: Annotated[str | None, typer.Option("--model", help="litellm model name for --polish.")] = None,
+    api_base: Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
+    voice: Annotated[str, typer.Option("--voice", help="physician|patient (appeals).")] = "physician",
+) -> None:
+    """Draft a cited letter and its provenance ledger into DIR."""
+    from lettergen import api
+
+    letter_date = _parse_date(on)
+    if fmt not in api.EXTENSIONS:
+        raise UsageError(f"--format: unknown format '{fmt}' (choose from {', '.join(api.EXTENSIONS)})")
+    polisher = None
+    if polish or model:
+        if not (polish and model):
+            raise UsageError("--polish and --model go together")
+        from lettergen.polish import make_polisher
+
+        polisher = make_polisher(model=model, api_base=api_base)
+    loaded = api.load_case(case)
+    result = api.draft(loaded, letter_type=letter_type, fmt=fmt, letter_date=letter_date, polish=polisher, voice=voice)
+    letter_path, ledger_path = result.write(out)
+    typer.echo(f"wrote {letter_path}")
+    typer.echo(f"wrote {ledger_path}")
+    if result.ledger.polish.status not in ("not requested", "ok"):
+        typer.echo(f"polish: {result.ledger.polish.status}", err=True)
+
+
+@app.command()
+@handled
+def validate(
+    letter: Annotated[Path, typer.Argument(help="The letter, possibly edited.")],
+    ledger: Annotated[Path, typer.Option("--ledger", help="The ledger written with the letter.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-check a letter against its ledger; exit 1 when an edit broke a claim."""
+    from lettergen import api
+
+    result = api.validate_file(letter, ledger)
+    if as_json:
+        _echo_json(result.model_dump(mode="json"))
+    else:
+        for i in result.issues:
+            where = f" [{i.sentence}]" if i.sentence else ""
+            typer.echo(f"{i.level}: rule {i.rule}{where}: {i.message}")
+        typer.echo(f"{'ok' if result.ok else 'FAILED'}: {result.checked} sentences checked, {len(result.errors)} errors")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@citations_app.command("list")
+@handled
+def citations_list(as_json: JsonOpt = False) -> None:
+    """List the sources in the citation store."""
+    from lettergen.kb import load_kb
+
+    kb = load_kb()
+    if as_json:
+        _echo_json([{"id": s.id, "type": s.type, "title": s.title, "year": s.year, "doi": s.doi, "pmid": s.pmid,
+                     "url": s.url, "findings": [f.id for f in s.findings]} for s in kb.sources.values()])
+        return
+    for s in kb.sources.values():
+        typer.echo(f"{s.id:<40} {s.type:<22} {s.year or '':<5} {s.title}")
+
+
+@citations_app.command("show")
+@handled
+def citations_show(ident: Annotated[str, typer.Argument(help="source id or source.finding")], as_json: JsonOpt = False) -> None:
+    """Show a source with its findings, or one finding."""
+    from lettergen import views
+    from lettergen.kb import load_kb
+
+    kb = load_kb()
+    src_id, _, fid = ident.partition(".")
+    src = kb.sources.get(src_id)
+    if src is None or (fid and src.finding(fid) is None):
+        raise UsageError(f"citations show: unknown citation '{ident}'")
+    if as_json:
+        _echo_json(src.model_dump(mode="json") if not fid else {"source": src.id, **src.finding(fid).model_dump(mode="json")})  # type: ignore[union-attr]
+        return
+    typer.echo(views.source_text(src) if not fid else views.source_text(src.model_copy(update={"findings": (src.finding(fid),)})))
+
+
+@citations_app.command("check")
+@handled
+def citations_check(as_json: JsonOpt = False) -> None:
+    """Check the store's integrity: errors fail (exit 1), warnings are listed."""
+    from lettergen.kb import load_kb
+
+    issues = load_kb().check(date.today())
+    errors = [i for i in issues if i.level == "error"]
+    if as_json:
+        _echo_json({"ok": not errors, "issues": [i.model_dump() for i in issues]})
+    else:
+        for i in issues:
+            typer.echo(f"{i.level}: {i.where}: {i.problem}")
+        typer.echo(f"{'ok' if not errors else 'FAILED'}: {len(errors)} errors, {len(issues) - len(errors)} warnings")
+    if errors:
+        raise typer.Exit(1)
+
+
+@criteria_app.command("list")
+@handled
+def criteria_list(as_json: JsonOpt = False) -> None:
+    """List criteria files (policies) and the codes they cover."""
+    from lettergen.kb import load_kb
+
+    kb = load_kb()
+    rows = [{"id": p.id, "set": p.set, "version": p.version, "effective": p.effective.isoformat(),
+             "family": p.family, "codes": [c.code for c in p.codes], "title": p.title} for p in kb.policies.values()]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['id']:<34} {r['set']:<22} {','.join(r['codes']):<24} {r['title']}")
+
+
+def _policy(code: str, policy_set: str | None) -> Any:
+    from lettergen.codes import normalize_service_code
+    from lettergen.kb import load_kb
+
+    kb = load_kb()
+    code = normalize_service_code(code)
+    if policy_set and policy_set not in kb.policy_sets():
+        raise UsageError(f"--policy: unknown policy set '{policy_set}'")
+    pol = kb.policy_for(code, policy_set)
+    if pol is None:
+        raise UsageError(f"no criteria on file for {code} (see 'lettergen criteria list')")
+    return kb, code, pol
+
+
+@criteria_app.command("show")
+@handled
+def criteria_show(
+    code: str,
+    policy_set: Annotated[str | None, typer.Option("--policy", help="Payer policy set (default criteria otherwise).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the rules for CODE with the findings each cites."""
+    from lettergen import views
+
+    kb, _, pol = _policy(code, policy_set)
+    if as_json:
+        _echo_json(pol.model_dump(mode="json", by_alias=True, exclude_none=True))
+    else:
+        typer.echo(views.policy_text(pol, kb))
+
+
+@codes_app.command("show")
+@handled
+def codes_show(code: str, as_json: JsonOpt = False) -> None:
+    """The code card: plain label, coverage, when not to use, bundling, checklist, sources."""
+    from lettergen import views
+
+    kb, code, pol = _policy(code, None)
+    if as_json:
+        _echo_json({"code": code, "label": pol.label(code), "policy": pol.ref, "family": pol.family,
+                    "card": pol.card.model_dump(mode="json") if pol.card else None,
+                    "bundles": [b.model_dump(mode="json") for b in pol.bundles], "checklist": list(pol.checklist)})
+    else:
+        typer.echo(views.card_text(code, pol, kb))
+
+
+@app.command()
+@handled
+def init(
+    code: Annotated[list[str], typer.Option("--code", help="Service code; repeat for several.")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="yaml|fhir (a FHIR Questionnaire)")] = "yaml",
+) -> None:
+    """A case skeleton with every question the named codes need."""
+    from lettergen import skeleton
+
+    if fmt not in ("yaml", "fhir"):
+        raise UsageError(f"--format: '{fmt}' is not yaml or fhir")
+    text = skeleton.skeleton_yaml(code) if fmt == "yaml" else skeleton.questionnaire_json(code)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    from lettergen.ledger import write_atomic
+
+    write_atomic(out, text.encode("utf-8"))
+    typer.echo(f"wrote {out}")
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit as exc:
+        sys.exit(exc.code)

@@ -1,0 +1,213 @@
+"""Rendering: Jinja templates (sandboxed, StrictUndefined) lay out sentences that carry ids.
+
+Every sentence a template emits goes through ``say`` (a claim) or the ``s`` macro (structural
+wording). Each call records the sentence and leaves a placeholder in a *skeleton*; the final text is
+the skeleton with every placeholder replaced by its sentence, escaped for the format. Polishing
+replaces sentence texts by id and assembles again, so the layout can never change.
+
+Case text only ever reaches templates as values: it is data, never template source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
+from pydantic import BaseModel, ConfigDict
+
+from lettergen.claims import Claim, Material
+from lettergen.errors import DataError, UsageError
+from lettergen.kb import KnowledgeBase, data_dir
+
+Format = Literal["md", "txt", "html"]
+TEXT_FORMATS: tuple[str, ...] = ("md", "txt", "html")
+LETTER_TYPES: tuple[str, ...] = ("lmn", "appeal", "external_review", "peer_to_peer", "determination")
+
+_OPEN, _CLOSE = "\x02", "\x04"
+_PLACEHOLDER = re.compile("\x02([^\x02\x04]+)\x04")
+
+
+class Sentence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    text: str
+    kind: Literal["claim", "structural"]
+    claims: list[str] = []
+    citations: list[str] = []
+    facts: list[str] = []
+    origin: Literal["template", "polished", "fallback"] = "template"
+
+
+class Letter(BaseModel):
+    """A rendered letter: its skeleton, its sentences, and the references in citation order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    format: str
+    template: str
+    skeleton: str
+    sentences: list[Sentence]
+    references: list[str]
+
+    @property
+    def text(self) -> str:
+        return assemble(self.skeleton, self.sentences, self.format)
+
+    def sentence(self, sid: str) -> Sentence:
+        return next(s for s in self.sentences if s.id == sid)
+
+
+def assemble(skeleton: str, sentences: list[Sentence], fmt: str) -> str:
+    by_id = {s.id: s.text for s in sentences}
+    esc: Callable[[str], str] = (lambda t: str(escape(t))) if fmt == "html" else (lambda t: t)
+    return _PLACEHOLDER.sub(lambda m: esc(by_id[m.group(1)]), skeleton)
+
+
+def citation_marker(numbers: list[int]) -> str:
+    return "[" + ", ".join(str(n) for n in numbers) + "]"
+
+
+def _with_marker(text: str, marker: str) -> str:
+    """Put the citation marker before the sentence's final punctuation: 'x (p = 0.05) [3].'"""
+    if text and text[-1] in ".?!":
+        return f"{text[:-1]} {marker}{text[-1]}"
+    return f"{text} {marker}"
+
+
+@dataclass
+class _Recorder:
+    fmt: str
+    kb: KnowledgeBase
+    sentences: list[Sentence] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    sources: list[str] = field(default_factory=list)
+
+    def _add(self, s: Sentence) -> Markup:
+        if s.id in self.ids:
+            raise DataError("templates", s.id, "sentence id used twice in one letter")
+        self.ids.add(s.id)
+        self.sentences.append(s)
+        return Markup(f"{_OPEN}{s.id}{_CLOSE}")
+
+    def say(self, claim: Claim) -> Markup:
+        numbers: list[int] = []
+        for cid in claim.citations:
+            src = cid.partition(".")[0]
+            if src not in self.sources:
+                self.sources.append(src)
+            n = self.sources.index(src) + 1
+            if n not in numbers:
+                numbers.append(n)
+        text = _with_marker(claim.text, citation_marker(numbers)) if numbers else claim.text
+        return self._add(
+            Sentence(
+                id=claim.id,
+                text=text,
+                kind="claim",
+                claims=[claim.id],
+                citations=list(claim.citations),
+                facts=list(claim.facts),
+            )
+        )
+
+    def structural(self, sid: str, content: Any) -> Markup:
+        text = Markup(content).unescape() if self.fmt == "html" else str(content)
+        return self._add(Sentence(id=sid, text=" ".join(text.split()), kind="structural"))
+
+
+class _Fmt:
+    """Layout helpers so one template per letter type serves md, txt and html."""
+
+    def __init__(self, fmt: str) -> None:
+        self.name = fmt
+
+    def h(self, level: int, text: str) -> Markup:
+        t = str(text)
+        if self.name == "md":
+            return Markup("#" * level + " " + t + "\n\n")
+        if self.name == "html":
+            return Markup(f"<h{level}>{escape(t)}</h{level}>\n")
+        rule = "=" if level <= 1 else "-"
+        if level >= 3:
+            return Markup(t + "\n\n")
+        return Markup(t.upper() + "\n" + rule * len(t) + "\n\n")
+
+    def bold(self, text: str) -> Markup:
+        if self.name == "md":
+            return Markup(f"**{text}**")
+        if self.name == "html":
+            return Markup(f"<strong>{escape(text)}</strong>")
+        return Markup(str(text))
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+@cache
+def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(root),
+        undefined=StrictUndefined,
+        autoescape=fmt == "html",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    f = _Fmt(fmt)
+    env.globals.update(fmt=f, h=f.h, bold=f.bold, squash=_squash)
+    return env
+
+
+def templates_dir() -> Path:
+    return data_dir() / "templates"
+
+
+def template_name(letter_type: str, fmt: str) -> str:
+    specific = templates_dir() / f"{letter_type}.{fmt}.j2"
+    return specific.name if specific.exists() else f"{letter_type}.j2"
+
+
+def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: str, **extra: Any) -> Letter:
+    if letter_type not in LETTER_TYPES:
+        raise UsageError(f"--type: unknown letter type '{letter_type}' (choose from {', '.join(LETTER_TYPES)})")
+    if fmt not in TEXT_FORMATS:
+        raise UsageError(f"--format: '{fmt}' is not a text format ({', '.join(TEXT_FORMATS)})")
+    root = templates_dir()
+    name = template_name(letter_type, fmt)
+    if not (root / name).exists():
+        raise UsageError(f"--type: no template for letter type '{letter_type}' yet")
+    rec = _Recorder(fmt=fmt, kb=kb)
+    env = _env(str(root), fmt)
+    try:
+        template = env.get_template(name)
+        skeleton = template.render(
+            m=material,
+            case=material.case,
+            kb=kb,
+            say=rec.say,
+            structural=rec.structural,
+            references=lambda: [kb.sources[s] for s in rec.sources],
+            **extra,
+        )
+    except TemplateError as exc:  # a broken template is a data problem, not the user's input
+        raise DataError(f"templates/{name}", "", f"template error: {exc}") from None
+    skeleton = re.sub(r"\n{3,}", "\n\n", skeleton).strip() + "\n"
+    return Letter(
+        type=letter_type,
+        format=fmt,
+        template=name,
+        skeleton=skeleton,
+        sentences=rec.sentences,
+        references=list(rec.sources),
+    )

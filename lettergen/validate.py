@@ -1,0 +1,206 @@
+"""The validator: deterministic rules every letter must pass, always on.
+
+Rules (numbered as in DESIGN.md):
+
+1. every claim sentence cites at least one finding or fact, and every id resolves;
+2. grounding: numbers, dates and codes in a claim appear in its findings, its facts or the case header;
+3. polished against draft (see :mod:`lettergen.guard`);
+4. structure: the elements the letter type needs;
+5. the letter never asserts necessity for a code whose verdict is not ``met``;
+6. no unfilled placeholders, no guarantees or absolute promises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from lettergen.case import Case
+from lettergen.criteria import Decision
+from lettergen.kb import KnowledgeBase
+from lettergen.render import Letter, Sentence
+
+_MARKER = re.compile(r"\s?\[\d+(?:, \d+)*\]")
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_ICD = re.compile(r"\b[A-TV-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}\b|\b[A-TV-Z]\d{2}\b")
+_HCPCS = re.compile(r"\b[A-V]\d{4}\b|\b\d{4}[FTU]\b")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?")
+
+
+class Issue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: int
+    level: Literal["error", "warning"] = "error"
+    sentence: str | None = None
+    message: str
+
+
+class ValidationResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ok: bool
+    checked: int
+    issues: list[Issue]
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.level == "error"]
+
+
+def strip_markers(text: str) -> str:
+    return _MARKER.sub("", text)
+
+
+def markers(text: str) -> list[str]:
+    return [m.strip() for m in _MARKER.findall(text)]
+
+
+def atoms(text: str) -> list[str]:
+    """Dates, codes and numbers in a text, as comparable tokens (citation markers excluded)."""
+    text = strip_markers(text)
+    out: list[str] = []
+    for rx, kind in ((_DATE, "date"), (_ICD, "code"), (_HCPCS, "code")):
+        for m in rx.findall(text):
+            out.append(f"{kind}:{m}")
+        text = rx.sub(" ", text)
+    out += [f"num:{n.replace(',', '')}" for n in _NUMBER.findall(text)]
+    return out
+
+
+def header_text(case: Case, letter_date: str | None = None) -> str:
+    parts = [s.code for s in case.services] + [d.code for d in case.diagnoses]
+    parts += [case.patient.birth_date.isoformat(), case.provider.npi]
+    parts += [x for x in (case.provider.phone, case.provider.fax, case.provider.address, case.payer.address) if x]
+    parts += [x for x in (case.payer.fax, case.patient.member_id, case.patient.group_number) if x]
+    parts += [str(s.units) for s in case.services] + [s.site for s in case.services if s.site]
+    if case.denial:
+        parts += [case.denial.date.isoformat(), case.denial.reference, *case.denial.codes, str(case.denial.level)]
+    if letter_date:
+        parts.append(letter_date)
+    return "\n".join(parts)
+
+
+def grounding_text(s: Sentence, case: Case, kb: KnowledgeBase) -> str:
+    parts: list[str] = []
+    for cid in s.citations:
+        if kb.has_citation(cid):
+            src, f = kb.finding(cid)
+            parts += [f.statement, *f.figures]
+    for fid in s.facts:
+        fact = case.facts.get(fid)
+        if fact is not None:
+            parts += [str(fact.value), fact.evidence or "", fact.date.isoformat() if fact.date else ""]
+            parts += [fact.source or "", fact.unit or ""]
+    return "\n".join(parts)
+
+
+_NECESSITY = re.compile(
+    r"\b(medically necessary|is necessary|are necessary|necessity is established|meets every"
+    r"|request(?:ing)? (?:prior )?authori[sz]ation for|authori[sz]e|approve)\b",
+    re.I,
+)
+_NEGATION = re.compile(r"\b(not|no|cannot|never|does not|unable|until)\b", re.I)
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{%|%\}|\bTODO\b|\bTBD\b|\bXXX\b|\[(?:NAME|DATE|INSERT)[^\]]*\]|<<|>>", re.I)
+PROMISE = re.compile(
+    r"\b(guarantee[sd]?|promise[sd]?|risk[- ]free|no risk|100% (?:effective|safe|success)"
+    r"|will (?:cure|eliminate|prevent)|certain to (?:cure|succeed|work))\b",
+    re.I,
+)
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "lmn": ("header.patient", "header.birth_date", "signature.name", "signature.npi"),
+    "determination": ("header.patient", "header.birth_date", "signature.name"),
+    "appeal": ("header.patient", "header.birth_date", "signature.name", "signature.npi"),
+    "external_review": ("header.patient", "header.birth_date", "signature.name"),
+    "peer_to_peer": ("header.patient",),
+}
+
+
+def _case_strings(case: Case) -> list[str]:
+    out: list[str] = []
+
+    def walk(v: object) -> None:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list | tuple):
+            for x in v:
+                walk(x)
+
+    walk(case.model_dump())
+    return sorted(out, key=len, reverse=True)
+
+
+def check_sentence(s: Sentence, case: Case, kb: KnowledgeBase, header_atoms: set[str]) -> list[Issue]:
+    """Rules 1 and 2 for one sentence."""
+    issues: list[Issue] = []
+    if s.kind != "claim":
+        return issues
+    if not s.citations and not s.facts:
+        issues.append(Issue(rule=1, sentence=s.id, message="claim cites no finding and no fact"))
+    for cid in s.citations:
+        if not kb.has_citation(cid):
+            issues.append(Issue(rule=1, sentence=s.id, message=f"cites unknown finding '{cid}'"))
+    for fid in s.facts:
+        if fid not in case.facts:
+            issues.append(Issue(rule=1, sentence=s.id, message=f"cites fact '{fid}' that the case does not document"))
+    grounded = set(atoms(grounding_text(s, case, kb))) | header_atoms
+    for a in atoms(s.text):
+        if a not in grounded:
+            issues.append(
+                Issue(rule=2, sentence=s.id, message=f"'{a.split(':', 1)[1]}' appears in no cited finding or fact")
+            )
+    return issues
+
+
+def _necessity_issues(sentences: Iterable[Sentence], decision: Decision) -> list[Issue]:
+    unmet = [s.code for s in decision.services if s.verdict != "met"]
+    issues = []
+    for s in sentences:
+        if s.id.startswith(("header.", "reference.", "missing.", "enclosure.")):
+            continue
+        for code in unmet:
+            if re.search(rf"\b{re.escape(code)}\b", s.text) and _NECESSITY.search(s.text) and not _NEGATION.search(s.text):
+                issues.append(
+                    Issue(rule=5, sentence=s.id, message=f"asserts necessity for {code}, whose verdict is not met")
+                )
+    return issues
+
+
+def validate_letter(letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase) -> ValidationResult:
+    issues: list[Issue] = []
+    header_atoms = set(atoms(header_text(case)))
+    for s in letter.sentences:
+        issues += check_sentence(s, case, kb, header_atoms)
+    ids = {s.id for s in letter.sentences}
+    for need in REQUIRED.get(letter.type, ()):
+        if need not in ids:
+            issues.append(Issue(rule=4, message=f"the {letter.type} letter lacks '{need}'"))
+    if case.patient.member_id and "header.member_id" not in ids and letter.type != "peer_to_peer":
+        issues.append(Issue(rule=4, message="the letter lacks the member id"))
+    issues += _necessity_issues(letter.sentences, decision)
+    issues += template_text_issues(letter.sentences, case)
+    return ValidationResult(ok=not any(i.level == "error" for i in issues), checked=len(letter.sentences), issues=issues)
+
+
+def template_text_issues(sentences: Iterable[Sentence], case: Case) -> list[Issue]:
+    """Rule 6 on the template's own words: case text may hold anything and prints as typed."""
+    values = _case_strings(case)
+    issues = []
+    for s in sentences:
+        text = s.text
+        for v in values:
+            if v and v in text:
+                text = text.replace(v, " ")
+        if PLACEHOLDER.search(text):
+            issues.append(Issue(rule=6, sentence=s.id, message="contains an unfilled placeholder"))
+        m = PROMISE.search(text)
+        if m:
+            issues.append(Issue(rule=6, sentence=s.id, message=f"makes a guarantee or absolute promise ('{m.group(0)}')"))
+    return issues
