@@ -8,6 +8,7 @@ in a fact id is an error naming it, never a silent "unknown".
 from __future__ import annotations
 
 import re
+import datetime as dt
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -50,7 +51,7 @@ PastDate = Annotated[date, AfterValidator(_not_future)]
 
 class LetterSpec(_Model):
     type: LetterType = "lmn"
-    date: date | None = None
+    date: dt.date | None = None
 
 
 class Patient(_Model):
@@ -133,7 +134,7 @@ class Service(_Model):
         return v
 
 
-FactValue = Union[bool, int, float, date, Text]
+FactValue = Union[bool, int, float, dt.date, Text]
 
 
 class Fact(_Model):
