@@ -128,9 +128,12 @@ class Material:
         return self.with_verdict("not_met")
 
 
-def _verdict_claim(sd: ServiceDecision, pol: Policy) -> Claim:
-    cites = tuple(dict.fromkeys(c for r in sd.criteria for c in r.citations))
-    facts = tuple(dict.fromkeys(f for r in sd.criteria for f in r.facts))
+def _verdict_claim(sd: ServiceDecision, pol: Policy, documented: set[str]) -> Claim:
+    # Cite what the verdict rests on: every criterion when met, the failing or open ones otherwise.
+    basis = {"met": ("met",), "not_met": ("not_met",), "insufficient": ("unknown",)}[sd.verdict]
+    relevant = [r for r in sd.criteria if r.status in basis]
+    cites = tuple(dict.fromkeys(c for r in relevant for c in r.citations))
+    facts = tuple(dict.fromkeys(f for r in relevant for f in r.facts if f in documented))
     if sd.verdict == "met":
         text = f"{sd.code} meets every indication criterion of the policy '{pol.title}', and no exclusion applies."
     elif sd.verdict == "not_met":
@@ -145,7 +148,7 @@ def _verdict_claim(sd: ServiceDecision, pol: Policy) -> Claim:
             f"{sd.code} cannot be decided under the policy '{pol.title}' until the record answers "
             "the questions listed for it below."
         )
-    return Claim(id=f"verdict.{sd.code}", text=text, citations=cites, facts=facts if sd.verdict != "insufficient" else ())
+    return Claim(id=f"verdict.{sd.code}", text=text, citations=cites, facts=facts)
 
 
 def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_date: date) -> Material:
@@ -166,7 +169,7 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
             site=svc.site,
             units=svc.units,
             criteria=crit_views,
-            verdict_claim=_verdict_claim(sd, pol),
+            verdict_claim=_verdict_claim(sd, pol, set(case.facts)),
             conflicts=[
                 Claim(id=f"conflict.{sd.code}.{i}", text=_sentence(c.reason), citations=tuple(c.citations))
                 for i, c in enumerate(sd.conflicts, start=1)

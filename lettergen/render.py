@@ -149,8 +149,10 @@ class _Fmt:
         return Markup(str(text))
 
 
-def _squash(text: str) -> str:
-    return " ".join(text.split())
+def _squash(text: str) -> Markup | str:
+    # Sentences written on separate template lines become one paragraph with single spaces.
+    out = " ".join(str(text).split()).replace(_CLOSE + _OPEN, _CLOSE + " " + _OPEN)
+    return Markup(out) if isinstance(text, Markup) else out
 
 
 @cache

@@ -31,7 +31,16 @@ def _mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
     return dict(loader.construct_pairs(node, deep=deep))
 
 
+def _timestamp(loader: Any, node: Any) -> Any:
+    # An impossible date (2026-13-45) stays a string so that validation names its field.
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 MAX_BYTES = 5 * 1024 * 1024
 

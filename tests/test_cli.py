@@ -1,0 +1,63 @@
+"""Listings, cards, skeletons: each with --json where it lists."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, run_cli
+
+JSON_COMMANDS = [
+    ["citations", "list", "--json"],
+    ["citations", "show", "young2015-chordoma-metastasis", "--json"],
+    ["citations", "check", "--json"],
+    ["criteria", "list", "--json"],
+    ["criteria", "show", "20206", "--json"],
+    ["codes", "show", "20982", "--json"],
+]
+
+
+@pytest.mark.parametrize("args", JSON_COMMANDS, ids=[" ".join(a[:2]) for a in JSON_COMMANDS])
+def test_json_listings_parse(args: list[str]) -> None:
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    assert json.loads(out)
+
+
+def test_criteria_show_traces_rules_to_findings() -> None:
+    code, out, _ = run_cli("criteria", "show", "20206")
+    assert code == 0
+    assert "Indications" in out and "[" in out and "Abstract" in out or "Table" in out or "Section" in out
+
+
+def test_codes_show_card_sections() -> None:
+    code, out, _ = run_cli("codes", "show", "20982")
+    assert code == 0
+    for part in ("What it covers", "When not to use it", "Bundled codes", "Documentation checklist", "Terminology"):
+        assert part in out, part
+
+
+def test_unknown_code_is_usage_error() -> None:
+    code, _, err = run_cli("codes", "show", "99999")
+    assert code == 2 and "99999" in err
+
+
+def test_init_skeleton_has_every_question(tmp_path: Path) -> None:
+    out = tmp_path / "case.yaml"
+    code, _, err = run_cli("init", "--code", "20206", "--code", "38505", "-o", str(out))
+    assert code == 0, err
+    text = out.read_text()
+    for fact in ("mass_enlarging", "node_enlarged_or_suspicious", "uncorrected_coagulopathy"):
+        assert fact in text
+    assert yaml.safe_load(text)["services"] == [{"code": "20206", "site": "", "units": 1}, {"code": "38505", "site": "", "units": 1}]
+
+
+def test_python_dash_m_works() -> None:
+    proc = subprocess.run([sys.executable, "-m", "lettergen", "criteria", "list"], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+    assert proc.returncode == 0 and "20206" in proc.stdout

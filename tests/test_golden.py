@@ -1,0 +1,60 @@
+"""Golden letters for the chordoma example; same case and date give byte-identical output."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from conftest import CHORDOMA, ROOT
+from lettergen import api
+from lettergen.ledger import ledger_json
+
+GOLDEN = ROOT / "tests" / "golden"
+DATE = date(2026, 11, 21)
+CASES = [("lmn", "md"), ("lmn", "txt"), ("determination", "md"), ("determination", "txt")]
+
+
+@pytest.mark.parametrize(("letter_type", "fmt"), CASES)
+def test_golden_letter(letter_type: str, fmt: str) -> None:
+    d = api.draft(api.load_case(CHORDOMA), letter_type=letter_type, fmt=fmt, letter_date=DATE)
+    path = GOLDEN / f"chordoma.{letter_type}.{fmt}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_bytes(d.content)
+    assert d.content.decode() == path.read_text(), f"regenerate with UPDATE_GOLDEN=1 pytest {__file__}"
+
+
+def test_same_inputs_same_bytes(tmp_path: Path) -> None:
+    outs = []
+    for i in range(2):
+        d = api.draft(api.load_case(CHORDOMA), fmt="md", letter_date=DATE)
+        letter_path, ledger_path = d.write(tmp_path / str(i))
+        outs.append((letter_path.read_bytes(), ledger_path.read_bytes()))
+    assert outs[0] == outs[1]
+
+
+def test_letter_reads_like_a_signed_letter() -> None:
+    text = api.draft(api.load_case(CHORDOMA), fmt="txt", letter_date=DATE).text
+    for part in ("Riverside Orthopaedic Oncology Clinic", "November 21, 2026", "Example Health Plan",
+                 "Re:", "Jane Q. Sample", "1965-03-14", "XYZ000000000", "20206", "38505", "C41.4",
+                 "SUMMARY", "CLINICAL HISTORY", "REFERENCES", "Sincerely,", "NPI 1234567893", "ENCLOSURES"):
+        assert part in text, part
+    # Requests only the met code, and says what the insufficient one still needs.
+    ask = next(line for line in text.splitlines() if line.startswith("For these reasons"))
+    assert "20206" in ask and "38505" not in ask
+    assert "Is a superficial lymph node enlarged or abnormal" in text
+
+
+def test_ledger_records_every_sentence_and_hash() -> None:
+    d = api.draft(api.load_case(CHORDOMA), fmt="md", letter_date=DATE)
+    led = d.ledger
+    assert led.letter_sha256 == __import__("hashlib").sha256(d.content).hexdigest()
+    assert led.case_sha256 and led.data_files and all(len(h) == 64 for h in led.data_files.values())
+    assert any(k.startswith("templates/") for k in led.data_files)
+    claims = [s for s in led.sentences if s.kind == "claim"]
+    assert claims and all(s.citations or s.facts for s in claims)
+    assert {s.origin for s in led.sentences} == {"template"}
+    assert led.validation.ok
+    assert ledger_json(led).endswith("\n")
