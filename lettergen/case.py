@@ -7,13 +7,21 @@ in a fact id is an error naming it, never a silent "unknown".
 
 from __future__ import annotations
 
-import re
 import datetime as dt
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lettergen import codes
 from lettergen.errors import CaseError
@@ -219,7 +227,11 @@ def case_from_mapping(data: dict[str, Any], file: str) -> Case:
         return Case.model_validate(data)
     except ValidationError as exc:
         field, msg = first_error(exc)
-        if not field and ": " in msg and msg.split(": ", 1)[0].replace(".", "").replace("[", "").replace("]", "").replace("_", "").isalnum():
+        if (
+            not field
+            and ": " in msg
+            and msg.split(": ", 1)[0].replace(".", "").replace("[", "").replace("]", "").replace("_", "").isalnum()
+        ):
             field, msg = msg.split(": ", 1)
         raise CaseError(file, field, msg) from None
 

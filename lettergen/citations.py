@@ -13,7 +13,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SourceType = Literal[
-    "guideline", "consensus", "payer_policy", "regulation", "journal_article", "code_set", "coverage_determination"
+    "guideline",
+    "consensus",
+    "payer_policy",
+    "regulation",
+    "journal_article",
+    "code_set",
+    "coverage_determination",
 ]
 
 _ID = r"^[a-z0-9][a-z0-9_-]*$"
@@ -140,7 +146,9 @@ def check_source(src: Source, today: date, stale_days: int = 730) -> list[Citati
             listed.update(numbers)
             if any(n not in statement_numbers for n in numbers) or (not numbers and fig not in f.statement):
                 issues.append(
-                    CitationIssue(level="error", where=where, problem=f"figure '{fig}' does not appear in its statement")
+                    CitationIssue(
+                        level="error", where=where, problem=f"figure '{fig}' does not appear in its statement"
+                    )
                 )
         unlisted = sorted(statement_numbers - listed, key=lambda n: (len(n), n))
         if unlisted:

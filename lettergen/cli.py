@@ -77,7 +77,10 @@ def _parse_date(value: str | None) -> date | None:
 
 @app.command()
 @handled
-def check(case: Annotated[Path, typer.Argument(help="Case file: YAML, JSON or FHIR R4 Bundle.")], as_json: JsonOpt = False) -> None:
+def check(
+    case: Annotated[Path, typer.Argument(help="Case file: YAML, JSON or FHIR R4 Bundle.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Decide every requested code: met, not_met or insufficient (with the missing facts)."""
     from lettergen import api, views
 
@@ -93,10 +96,14 @@ def check(case: Annotated[Path, typer.Argument(help="Case file: YAML, JSON or FH
 @handled
 def draft(
     case: Annotated[Path, typer.Argument(help="Case file: YAML, JSON or FHIR R4 Bundle.")],
-    letter_type: Annotated[str | None, typer.Option("--type", help="lmn|appeal|external_review|peer_to_peer|determination")] = None,
+    letter_type: Annotated[
+        str | None, typer.Option("--type", help="lmn|appeal|external_review|peer_to_peer|determination")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="md|txt|html|pdf|docx|fhir")] = "md",
     out: Annotated[Path, typer.Option("-o", "--out", help="Output directory.")] = Path("."),
-    on: Annotated[str | None, typer.Option("--date", help="Letter date, YYYY-MM-DD (default: the case's, else today).")] = None,
+    on: Annotated[
+        str | None, typer.Option("--date", help="Letter date, YYYY-MM-DD (default: the case's, else today).")
+    ] = None,
     polish: Annotated[bool, typer.Option("--polish", help="Polish wording with a model (guarded).")] = False,
     model: Annotated[str | None, typer.Option("--model", help="litellm model name for --polish.")] = None,
     api_base: Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
@@ -141,7 +148,9 @@ def validate(
         for i in result.issues:
             where = f" [{i.sentence}]" if i.sentence else ""
             typer.echo(f"{i.level}: rule {i.rule}{where}: {i.message}")
-        typer.echo(f"{'ok' if result.ok else 'FAILED'}: {result.checked} sentences checked, {len(result.errors)} errors")
+        typer.echo(
+            f"{'ok' if result.ok else 'FAILED'}: {result.checked} sentences checked, {len(result.errors)} errors"
+        )
     if not result.ok:
         raise typer.Exit(1)
 
@@ -154,8 +163,21 @@ def citations_list(as_json: JsonOpt = False) -> None:
 
     kb = load_kb()
     if as_json:
-        _echo_json([{"id": s.id, "type": s.type, "title": s.title, "year": s.year, "doi": s.doi, "pmid": s.pmid,
-                     "url": s.url, "findings": [f.id for f in s.findings]} for s in kb.sources.values()])
+        _echo_json(
+            [
+                {
+                    "id": s.id,
+                    "type": s.type,
+                    "title": s.title,
+                    "year": s.year,
+                    "doi": s.doi,
+                    "pmid": s.pmid,
+                    "url": s.url,
+                    "findings": [f.id for f in s.findings],
+                }
+                for s in kb.sources.values()
+            ]
+        )
         return
     for s in kb.sources.values():
         typer.echo(f"{s.id:<40} {s.type:<22} {s.year or '':<5} {s.title}")
@@ -163,7 +185,9 @@ def citations_list(as_json: JsonOpt = False) -> None:
 
 @citations_app.command("show")
 @handled
-def citations_show(ident: Annotated[str, typer.Argument(help="source id or source.finding")], as_json: JsonOpt = False) -> None:
+def citations_show(
+    ident: Annotated[str, typer.Argument(help="source id or source.finding")], as_json: JsonOpt = False
+) -> None:
     """Show a source with its findings, or one finding."""
     from lettergen import views
     from lettergen.kb import load_kb
@@ -174,9 +198,15 @@ def citations_show(ident: Annotated[str, typer.Argument(help="source id or sourc
     if src is None or (fid and src.finding(fid) is None):
         raise UsageError(f"citations show: unknown citation '{ident}'")
     if as_json:
-        _echo_json(src.model_dump(mode="json") if not fid else {"source": src.id, **src.finding(fid).model_dump(mode="json")})  # type: ignore[union-attr]
+        _echo_json(
+            src.model_dump(mode="json") if not fid else {"source": src.id, **src.finding(fid).model_dump(mode="json")}
+        )  # type: ignore[union-attr]
         return
-    typer.echo(views.source_text(src) if not fid else views.source_text(src.model_copy(update={"findings": (src.finding(fid),)})))
+    typer.echo(
+        views.source_text(src)
+        if not fid
+        else views.source_text(src.model_copy(update={"findings": (src.finding(fid),)}))
+    )
 
 
 @citations_app.command("check")
@@ -204,8 +234,18 @@ def criteria_list(as_json: JsonOpt = False) -> None:
     from lettergen.kb import load_kb
 
     kb = load_kb()
-    rows = [{"id": p.id, "set": p.set, "version": p.version, "effective": p.effective.isoformat(),
-             "family": p.family, "codes": [c.code for c in p.codes], "title": p.title} for p in kb.policies.values()]
+    rows = [
+        {
+            "id": p.id,
+            "set": p.set,
+            "version": p.version,
+            "effective": p.effective.isoformat(),
+            "family": p.family,
+            "codes": [c.code for c in p.codes],
+            "title": p.title,
+        }
+        for p in kb.policies.values()
+    ]
     if as_json:
         _echo_json(rows)
         return
@@ -231,7 +271,9 @@ def _policy(code: str, policy_set: str | None) -> Any:
 @handled
 def criteria_show(
     code: str,
-    policy_set: Annotated[str | None, typer.Option("--policy", help="Payer policy set (default criteria otherwise).")] = None,
+    policy_set: Annotated[
+        str | None, typer.Option("--policy", help="Payer policy set (default criteria otherwise).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the rules for CODE with the findings each cites."""
@@ -252,9 +294,17 @@ def codes_show(code: str, as_json: JsonOpt = False) -> None:
 
     kb, code, pol = _policy(code, None)
     if as_json:
-        _echo_json({"code": code, "label": pol.label(code), "policy": pol.ref, "family": pol.family,
-                    "card": pol.card.model_dump(mode="json") if pol.card else None,
-                    "bundles": [b.model_dump(mode="json") for b in pol.bundles], "checklist": list(pol.checklist)})
+        _echo_json(
+            {
+                "code": code,
+                "label": pol.label(code),
+                "policy": pol.ref,
+                "family": pol.family,
+                "card": pol.card.model_dump(mode="json") if pol.card else None,
+                "bundles": [b.model_dump(mode="json") for b in pol.bundles],
+                "checklist": list(pol.checklist),
+            }
+        )
     else:
         typer.echo(views.card_text(code, pol, kb))
 

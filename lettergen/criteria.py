@@ -15,7 +15,18 @@ from pydantic import BaseModel, ConfigDict
 from lettergen.case import Case, Fact
 from lettergen.errors import CaseError
 from lettergen.kb import KnowledgeBase
-from lettergen.policies import AllOf, AnyOf, Criterion, DiagnosisTest, FactTest, NotOf, Policy, Question, Rule, rule_facts
+from lettergen.policies import (
+    AllOf,
+    AnyOf,
+    Criterion,
+    DiagnosisTest,
+    FactTest,
+    NotOf,
+    Policy,
+    Question,
+    Rule,
+    rule_facts,
+)
 
 Tri = bool | None
 Status = Literal["met", "not_met", "unknown"]
@@ -165,7 +176,11 @@ def select_policies(case: Case, kb: KnowledgeBase, file: str = "case") -> dict[s
     for i, s in enumerate(case.services):
         pol = kb.policy_for(s.code, case.payer.policy)
         if pol is None:
-            raise CaseError(file, f"services[{i}].code", f"{s.code} has no criteria on file (see 'lettergen criteria list')")
+            raise CaseError(
+                file,
+                f"services[{i}].code",
+                f"{s.code} has no criteria on file (see 'lettergen criteria list')",
+            )
         out[s.code] = pol
     return out
 
@@ -211,7 +226,10 @@ def decide(case: Case, kb: KnowledgeBase) -> Decision:
     requested = [s.code for s in case.services]
     # Who bundles whom: bundled code -> (primary code, bundle entry)
     bundled_into = {
-        b.code: (code, b) for code, pol in policies.items() for b in pol.bundles if b.code in requested and b.code != code
+        b.code: (code, b)
+        for code, pol in policies.items()
+        for b in pol.bundles
+        if b.code in requested and b.code != code
     }
     services: list[ServiceDecision] = []
     for code in requested:

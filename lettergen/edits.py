@@ -71,9 +71,17 @@ def validate_edited(letter_text: str, ledger: Ledger) -> ValidationResult:
         if before != after:
             added = [a.split(":", 1)[1] for a in after if a not in before]
             dropped = [a.split(":", 1)[1] for a in before if a not in after]
-            what = "; ".join(x for x in (f"added {', '.join(added)}" if added else "",
-                                         f"removed {', '.join(dropped)}" if dropped else "") if x)
-            issues.append(Issue(rule=2, sentence=s.id, message=f"edit changed a number, date or code ({what}): '{new}'"))
+            what = "; ".join(
+                x
+                for x in (
+                    f"added {', '.join(added)}" if added else "",
+                    f"removed {', '.join(dropped)}" if dropped else "",
+                )
+                if x
+            )
+            issues.append(
+                Issue(rule=2, sentence=s.id, message=f"edit changed a number, date or code ({what}): '{new}'")
+            )
         lost = [m for m in markers(s.text) if m not in markers(new)]
         if lost:
             issues.append(Issue(rule=1, sentence=s.id, message=f"edit removed citation {', '.join(lost)}: '{new}'"))
@@ -89,10 +97,18 @@ def validate_edited(letter_text: str, ledger: Ledger) -> ValidationResult:
         strange = [a.split(":", 1)[1] for a in atoms(p) if a not in known]
         if strange:
             issues.append(
-                Issue(rule=2, sentence=None, message=f"new text carries {', '.join(strange)}, which no source supports: '{p}'")
+                Issue(
+                    rule=2,
+                    sentence=None,
+                    message=f"new text carries {', '.join(strange)}, which no source supports: '{p}'",
+                )
             )
-    issues += _rule6_on_new_text([new for _, new in edited] + [p for j, p in enumerate(leftovers) if j not in used_p], ledger)
-    return ValidationResult(ok=not any(i.level == "error" for i in issues), checked=len(ledger.sentences), issues=issues)
+    issues += _rule6_on_new_text(
+        [new for _, new in edited] + [p for j, p in enumerate(leftovers) if j not in used_p], ledger
+    )
+    return ValidationResult(
+        ok=not any(i.level == "error" for i in issues), checked=len(ledger.sentences), issues=issues
+    )
 
 
 def _rule6_on_new_text(texts: list[str], ledger: Ledger) -> list[Issue]:

@@ -153,7 +153,9 @@ def _load_kb(root_s: str) -> KnowledgeBase:
         for code in pol.codes:
             key = (pol.set, code.code)
             if key in by_code:
-                raise DataError(str(path), "codes", f"{code.code} is already covered by {by_code[key]} in set {pol.set}")
+                raise DataError(
+                    str(path), "codes", f"{code.code} is already covered by {by_code[key]} in set {pol.set}"
+                )
             by_code[key] = pol.id
     return KnowledgeBase(root, sources, policies, questions, hashes, by_code)
 
@@ -168,7 +170,9 @@ def _check_test_against_question(path: Path, where: str, rule: Any, pol: Policy)
         if numeric and q.type != "number":
             raise DataError(str(path), where, f"compares '{rule.fact}' as a number but it is {q.type}")
         if numeric and rule.unit != q.unit:
-            raise DataError(str(path), where, f"compares '{rule.fact}' in '{rule.unit}' but the question asks '{q.unit}'")
+            raise DataError(
+                str(path), where, f"compares '{rule.fact}' in '{rule.unit}' but the question asks '{q.unit}'"
+            )
         if rule.in_ is not None:
             bad = [c for c in rule.in_ if c not in q.choices]
             if bad:

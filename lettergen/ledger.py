@@ -5,6 +5,7 @@ Same inputs and date give a byte-identical ledger: no wall-clock time, no absolu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -102,10 +103,8 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -129,10 +128,8 @@ def write_outputs(files: dict[Path, bytes]) -> None:
         staged.clear()
     finally:
         for tmp, _ in staged:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
 
 
 def build_ledger(

@@ -89,7 +89,7 @@ class NotOf(Strict):
     model_config = Strict.model_config | {"populate_by_name": True}
 
 
-Rule = Annotated[Union[AllOf, AnyOf, NotOf, FactTest, DiagnosisTest], Field(union_mode="left_to_right")]
+Rule = Annotated[AllOf | AnyOf | NotOf | FactTest | DiagnosisTest, Field(union_mode="left_to_right")]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 NotOf.model_rebuild()

@@ -78,7 +78,12 @@ def header_text(case: Case, letter_date: str | None = None) -> str:
     parts += [x for x in (case.payer.fax, case.patient.member_id, case.patient.group_number) if x]
     parts += [str(s.units) for s in case.services] + [s.site for s in case.services if s.site]
     if case.denial:
-        parts += [case.denial.date.isoformat(), case.denial.reference, *case.denial.codes, str(case.denial.level)]
+        parts += [
+            case.denial.date.isoformat(),
+            case.denial.reference,
+            *case.denial.codes,
+            str(case.denial.level),
+        ]
     if letter_date:
         parts.append(letter_date)
     return "\n".join(parts)
@@ -88,7 +93,7 @@ def grounding_text(s: Sentence, case: Case, kb: KnowledgeBase) -> str:
     parts: list[str] = []
     for cid in s.citations:
         if kb.has_citation(cid):
-            src, f = kb.finding(cid)
+            _src, f = kb.finding(cid)
             parts += [f.statement, *f.figures]
     for fid in s.facts:
         fact = case.facts.get(fid)
@@ -154,7 +159,11 @@ def check_sentence(s: Sentence, case: Case, kb: KnowledgeBase, header_atoms: set
     for a in atoms(s.text):
         if a not in grounded:
             issues.append(
-                Issue(rule=2, sentence=s.id, message=f"'{a.split(':', 1)[1]}' appears in no cited finding or fact")
+                Issue(
+                    rule=2,
+                    sentence=s.id,
+                    message=f"'{a.split(':', 1)[1]}' appears in no cited finding or fact",
+                )
             )
     return issues
 
@@ -166,9 +175,17 @@ def _necessity_issues(sentences: Iterable[Sentence], decision: Decision) -> list
         if s.id.startswith(("header.", "reference.", "missing.", "enclosure.")):
             continue
         for code in unmet:
-            if re.search(rf"\b{re.escape(code)}\b", s.text) and _NECESSITY.search(s.text) and not _NEGATION.search(s.text):
+            if (
+                re.search(rf"\b{re.escape(code)}\b", s.text)
+                and _NECESSITY.search(s.text)
+                and not _NEGATION.search(s.text)
+            ):
                 issues.append(
-                    Issue(rule=5, sentence=s.id, message=f"asserts necessity for {code}, whose verdict is not met")
+                    Issue(
+                        rule=5,
+                        sentence=s.id,
+                        message=f"asserts necessity for {code}, whose verdict is not met",
+                    )
                 )
     return issues
 
@@ -186,7 +203,9 @@ def validate_letter(letter: Letter, case: Case, decision: Decision, kb: Knowledg
         issues.append(Issue(rule=4, message="the letter lacks the member id"))
     issues += _necessity_issues(letter.sentences, decision)
     issues += template_text_issues(letter.sentences, case)
-    return ValidationResult(ok=not any(i.level == "error" for i in issues), checked=len(letter.sentences), issues=issues)
+    return ValidationResult(
+        ok=not any(i.level == "error" for i in issues), checked=len(letter.sentences), issues=issues
+    )
 
 
 def template_text_issues(sentences: Iterable[Sentence], case: Case) -> list[Issue]:
@@ -202,5 +221,7 @@ def template_text_issues(sentences: Iterable[Sentence], case: Case) -> list[Issu
             issues.append(Issue(rule=6, sentence=s.id, message="contains an unfilled placeholder"))
         m = PROMISE.search(text)
         if m:
-            issues.append(Issue(rule=6, sentence=s.id, message=f"makes a guarantee or absolute promise ('{m.group(0)}')"))
+            issues.append(
+                Issue(rule=6, sentence=s.id, message=f"makes a guarantee or absolute promise ('{m.group(0)}')")
+            )
     return issues

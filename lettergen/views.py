@@ -38,7 +38,7 @@ def rule_text(rule: Rule, indent: int = 0) -> list[str]:
     if isinstance(rule, DiagnosisTest):
         return [pad + "diagnosis starts with " + " or ".join(rule.dx)]
     if isinstance(rule, NotOf):
-        return [pad + "not:"] + rule_text(rule.not_, indent + 1)
+        return [pad + "not:", *rule_text(rule.not_, indent + 1)]
     items = rule.all if isinstance(rule, AllOf) else rule.any
     head = "all of:" if isinstance(rule, AllOf) else "any of:"
     assert isinstance(rule, AllOf | AnyOf)
@@ -65,7 +65,10 @@ def _ident(src: Source) -> str:
 
 
 def policy_text(pol: Policy, kb: KnowledgeBase) -> str:
-    lines = [f"{pol.title}", f"  policy {pol.ref} (set {pol.set}{', payer ' + pol.payer if pol.payer else ''})"]
+    lines = [
+        f"{pol.title}",
+        f"  policy {pol.ref} (set {pol.set}{', payer ' + pol.payer if pol.payer else ''})",
+    ]
     lines.append(f"  effective {pol.effective}" + (f", review by {pol.review_by}" if pol.review_by else ""))
     lines += [f"  {c.code}: {c.label}" for c in pol.codes]
     lines.append("")
@@ -73,7 +76,10 @@ def policy_text(pol: Policy, kb: KnowledgeBase) -> str:
     for q in pol.questions:
         extra = f" [{q.type}{', ' + q.unit if q.unit else ''}{': ' + ' | '.join(q.choices) if q.choices else ''}]"
         lines.append(f"  {q.id}: {q.prompt}{extra}")
-    for group, items in (("Indications (all must hold)", pol.indications), ("Exclusions (any one denies)", pol.exclusions)):
+    for group, items in (
+        ("Indications (all must hold)", pol.indications),
+        ("Exclusions (any one denies)", pol.exclusions),
+    ):
         if not items:
             continue
         lines += ["", group]
@@ -104,7 +110,7 @@ def card_text(code: str, pol: Policy, kb: KnowledgeBase) -> str:
     lines = [f"{code}: {pol.label(code)}", f"  family {pol.family}; criteria {pol.ref}"]
     card = pol.card
     if card:
-        lines += ["", "What it covers", f"  {card.covers.text}"] + _cites(kb, card.covers.citations, "      ")
+        lines += ["", "What it covers", f"  {card.covers.text}", *_cites(kb, card.covers.citations, "      ")]
         lines += _cited(kb, card.qualifying, "Qualifying circumstances")
         lines += _cited(kb, card.not_for, "When not to use it")
         lines += _cited(kb, card.notes, "Notes (where sources disagree, the cited policy wins)")
@@ -122,7 +128,10 @@ def card_text(code: str, pol: Policy, kb: KnowledgeBase) -> str:
 
 
 def source_text(src: Source) -> str:
-    lines = [src.reference(), f"  id {src.id}; type {src.type}; accessed {src.accessed}; license: {src.license}"]
+    lines = [
+        src.reference(),
+        f"  id {src.id}; type {src.type}; accessed {src.accessed}; license: {src.license}",
+    ]
     for f in src.findings:
         lines.append(f"  {src.id}.{f.id}: {f.statement}")
         lines.append(f"      locator: {f.locator or 'none'}; figures: {', '.join(f.figures) or 'none'}")

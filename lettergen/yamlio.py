@@ -24,9 +24,7 @@ def _mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in keys:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}'", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
         keys.add(key)
     return dict(loader.construct_pairs(node, deep=deep))
 
@@ -71,10 +69,7 @@ def read_text(path: Path, error: Any) -> str:
 def parse_mapping(text: str, file: str, error: Any, json_only: bool = False) -> dict[str, Any]:
     """Parse YAML (a superset of JSON) or JSON text whose top level must be a mapping."""
     try:
-        if json_only:
-            data = json.loads(text)
-        else:
-            data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = json.loads(text) if json_only else yaml.load(text, Loader=_StrictLoader)
     except json.JSONDecodeError as exc:
         raise error(file, "", f"is not valid JSON (line {exc.lineno}: {exc.msg})") from None
     except yaml.YAMLError as exc:

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import CHORDOMA, run_cli
 
 GOOD: dict[str, Any] = yaml.safe_load(CHORDOMA.read_text())
@@ -42,7 +41,7 @@ RAW: list[tuple[str, str | bytes, str]] = [
     ("binary", b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
     ("latin1", "case_id: caf\xe9\n".encode("latin-1"), "not UTF-8"),
     ("dup-key", "case_id: a\ncase_id: b\n", "duplicate key"),
-    ("bad-json", "{\"case_id\": ", "not valid"),
+    ("bad-json", '{"case_id": ', "not valid"),
 ]
 
 MUTATIONS: list[tuple[str, str, Any, str]] = [

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, run_cli
 
 JSON_COMMANDS = [
@@ -32,13 +31,19 @@ def test_json_listings_parse(args: list[str]) -> None:
 def test_criteria_show_traces_rules_to_findings() -> None:
     code, out, _ = run_cli("criteria", "show", "20206")
     assert code == 0
-    assert "Indications" in out and "[" in out and "Abstract" in out or "Table" in out or "Section" in out
+    assert ("Indications" in out and "[" in out and "Abstract" in out) or "Table" in out or "Section" in out
 
 
 def test_codes_show_card_sections() -> None:
     code, out, _ = run_cli("codes", "show", "20982")
     assert code == 0
-    for part in ("What it covers", "When not to use it", "Bundled codes", "Documentation checklist", "Terminology"):
+    for part in (
+        "What it covers",
+        "When not to use it",
+        "Bundled codes",
+        "Documentation checklist",
+        "Terminology",
+    ):
         assert part in out, part
 
 
@@ -54,10 +59,18 @@ def test_init_skeleton_has_every_question(tmp_path: Path) -> None:
     text = out.read_text()
     for fact in ("mass_enlarging", "node_enlarged_or_suspicious", "uncorrected_coagulopathy"):
         assert fact in text
-    assert yaml.safe_load(text)["services"] == [{"code": "20206", "site": "", "units": 1}, {"code": "38505", "site": "", "units": 1}]
+    assert yaml.safe_load(text)["services"] == [
+        {"code": "20206", "site": "", "units": 1},
+        {"code": "38505", "site": "", "units": 1},
+    ]
 
 
 def test_python_dash_m_works() -> None:
-    proc = subprocess.run([sys.executable, "-m", "lettergen", "criteria", "list"], capture_output=True, text=True,
-                          cwd=ROOT, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lettergen", "criteria", "list"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert proc.returncode == 0 and "20206" in proc.stdout

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import CHORDOMA, run_cli
 
 SURVIVAL = "130.4 months"
@@ -14,9 +13,14 @@ SURVIVAL = "130.4 months"
 
 @pytest.fixture
 def drafted(tmp_path: Path) -> tuple[Path, Path]:
-    code, _, err = run_cli("draft", str(CHORDOMA), "--type", "determination", "-o", str(tmp_path), "--date", "2026-11-21")
+    code, _, err = run_cli(
+        "draft", str(CHORDOMA), "--type", "determination", "-o", str(tmp_path), "--date", "2026-11-21"
+    )
     assert code == 0, err
-    return tmp_path / "chordoma-gluteal-001.determination.md", tmp_path / "chordoma-gluteal-001.determination.ledger.json"
+    return (
+        tmp_path / "chordoma-gluteal-001.determination.md",
+        tmp_path / "chordoma-gluteal-001.determination.ledger.json",
+    )
 
 
 def _edit(letter: Path, old: str, new: str) -> None:
@@ -33,8 +37,20 @@ EDITS = [
     ("p-value-changed", "(p = 0.05)", "(p = 0.01)", 1, "0.01"),
     ("citation-removed", "(p = 0.05) [", "(p = 0.05) XX[", 1, "removed citation"),
     ("code-changed", "20206 meets every", "20205 meets every", 1, "20205"),
-    ("new-number", "Pitfalls to avoid", "Pitfalls to avoid\n\nThe mass measured 9.7 cm on the scan.", 1, "9.7"),
-    ("guarantee-added", "Pitfalls to avoid", "Pitfalls to avoid\n\nThis biopsy is guaranteed to find the answer.", 1, "guarantee"),
+    (
+        "new-number",
+        "Pitfalls to avoid",
+        "Pitfalls to avoid\n\nThe mass measured 9.7 cm on the scan.",
+        1,
+        "9.7",
+    ),
+    (
+        "guarantee-added",
+        "Pitfalls to avoid",
+        "Pitfalls to avoid\n\nThis biopsy is guaranteed to find the answer.",
+        1,
+        "guarantee",
+    ),
 ]
 
 

@@ -29,7 +29,9 @@ BASE: dict[str, Any] = {
 
 
 def case_with(**facts: Any) -> Case:
-    return Case.model_validate({**BASE, "facts": {k: v if isinstance(v, dict) else {"value": v} for k, v in facts.items()}})
+    return Case.model_validate(
+        {**BASE, "facts": {k: v if isinstance(v, dict) else {"value": v} for k, v in facts.items()}}
+    )
 
 
 def rule(data: Any) -> Any:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import yaml
-
 from conftest import CHORDOMA, EXAMPLES, run_cli
+
 from lettergen import api
 
 EXPECTED: dict[str, dict[str, str]] = yaml.safe_load((EXAMPLES / "EXPECTED.yaml").read_text())

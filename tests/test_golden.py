@@ -7,8 +7,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from conftest import CHORDOMA, ROOT
+
 from lettergen import api
 from lettergen.ledger import ledger_json
 
@@ -37,9 +37,24 @@ def test_same_inputs_same_bytes(tmp_path: Path) -> None:
 
 def test_letter_reads_like_a_signed_letter() -> None:
     text = api.draft(api.load_case(CHORDOMA), fmt="txt", letter_date=DATE).text
-    for part in ("Riverside Orthopaedic Oncology Clinic", "November 21, 2026", "Example Health Plan",
-                 "Re:", "Jane Q. Sample", "1965-03-14", "XYZ000000000", "20206", "38505", "C41.4",
-                 "SUMMARY", "CLINICAL HISTORY", "REFERENCES", "Sincerely,", "NPI 1234567893", "ENCLOSURES"):
+    for part in (
+        "Riverside Orthopaedic Oncology Clinic",
+        "November 21, 2026",
+        "Example Health Plan",
+        "Re:",
+        "Jane Q. Sample",
+        "1965-03-14",
+        "XYZ000000000",
+        "20206",
+        "38505",
+        "C41.4",
+        "SUMMARY",
+        "CLINICAL HISTORY",
+        "REFERENCES",
+        "Sincerely,",
+        "NPI 1234567893",
+        "ENCLOSURES",
+    ):
         assert part in text, part
     # Requests only the met code, and says what the insufficient one still needs.
     ask = next(line for line in text.splitlines() if line.startswith("For these reasons"))

@@ -28,8 +28,21 @@ def test_every_criterion_traces_to_a_located_finding_with_an_identifier() -> Non
 def test_knowledge_base_breadth() -> None:
     kb = load_kb()
     assert len(kb.sources) >= 15
-    required = {"20206", "20225", "38505", "20982", "20983", "77520", "77522", "77523", "77525", "78815",
-                "77002", "77012", "77013"}
+    required = {
+        "20206",
+        "20225",
+        "38505",
+        "20982",
+        "20983",
+        "77520",
+        "77522",
+        "77523",
+        "77525",
+        "78815",
+        "77002",
+        "77012",
+        "77013",
+    }
     assert required <= set(kb.codes())
     assert len([s for s in kb.policy_sets() if s != "default"]) >= 2
     for pol in kb.policies.values():
@@ -60,8 +73,14 @@ def test_icd10_index_matches_the_code_set() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "normalised", "ok"),
-    [("c414", "C41.4", True), (" C41.4 ", "C41.4", True), ("C79.89", "C79.89", True), ("C41", "C41", False),
-     ("Z99.999", "Z99.999", False), ("S72.001A", "S72.001A", True)],
+    [
+        ("c414", "C41.4", True),
+        (" C41.4 ", "C41.4", True),
+        ("C79.89", "C79.89", True),
+        ("C41", "C41", False),
+        ("Z99.999", "Z99.999", False),
+        ("S72.001A", "S72.001A", True),
+    ],
 )
 def test_icd10_normalise_and_check(raw: str, normalised: str, ok: bool) -> None:
     code = codes.normalize_icd10(raw)
@@ -76,6 +95,8 @@ def test_npi_check_digit(npi: str, ok: bool) -> None:
     assert (codes.npi_problem(npi) is None) is ok
 
 
-@pytest.mark.parametrize(("code", "ok"), [("20206", True), ("0600T", True), ("G0288", True), ("2020", False), ("Z1234", False)])
+@pytest.mark.parametrize(
+    ("code", "ok"), [("20206", True), ("0600T", True), ("G0288", True), ("2020", False), ("Z1234", False)]
+)
 def test_service_code_format(code: str, ok: bool) -> None:
     assert (codes.service_code_problem(code) is None) is ok

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import CHORDOMA
+
 from lettergen import api
 
-NASTY = ["{{ 7*7 }}", "{% raw %}x", "<script>alert(1)</script>", "{{ cycler.__init__.__globals__ }}", "${7*7}"]
+NASTY = [
+    "{{ 7*7 }}",
+    "{% raw %}x",
+    "<script>alert(1)</script>",
+    "{{ cycler.__init__.__globals__ }}",
+    "${7*7}",
+]
 
 
 @pytest.mark.parametrize("name", NASTY)
