@@ -197,16 +197,11 @@ def citations_show(
     src = kb.sources.get(src_id)
     if src is None or (fid and src.finding(fid) is None):
         raise UsageError(f"citations show: unknown citation '{ident}'")
+    finding = src.finding(fid) if fid else None
     if as_json:
-        _echo_json(
-            src.model_dump(mode="json") if not fid else {"source": src.id, **src.finding(fid).model_dump(mode="json")}
-        )  # type: ignore[union-attr]
+        _echo_json({"source": src.id, **finding.model_dump(mode="json")} if finding else src.model_dump(mode="json"))
         return
-    typer.echo(
-        views.source_text(src)
-        if not fid
-        else views.source_text(src.model_copy(update={"findings": (src.finding(fid),)}))
-    )
+    typer.echo(views.source_text(src.model_copy(update={"findings": (finding,)}) if finding else src))
 
 
 @citations_app.command("check")
