@@ -1,0 +1,30 @@
+"""Lint, format and strict typing are part of the test suite, so CI enforces them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+CHECKS = [
+    ["ruff", "check", "lettergen", "tests", "benchmarks"],
+    ["ruff", "format", "--check", "lettergen", "tests", "benchmarks"],
+    ["mypy"],
+]
+
+
+@pytest.mark.parametrize("cmd", CHECKS, ids=[" ".join(c[:2]) for c in CHECKS])
+def test_tool_passes(cmd: list[str]) -> None:
+    exe = shutil.which(cmd[0], path=str(ROOT / ".venv" / "bin")) or shutil.which(cmd[0])
+    if exe is None:
+        pytest.skip(f"{cmd[0]} is not installed")
+    proc = subprocess.run(
+        [sys.executable, "-m", cmd[0], *cmd[1:]], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
