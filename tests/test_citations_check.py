@@ -1,0 +1,91 @@
+"""`lettergen citations check` on a deliberately broken knowledge base."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_cli
+
+from lettergen.kb import _load_kb
+
+SOURCE = """id: demo
+type: journal_article
+title: A demo source
+journal: Demo Journal
+year: 2020
+doi: 10.1000/demo
+accessed: {accessed}
+license: test fixture
+findings:
+  - id: used
+    statement: Demo finding with 12 patients and p = 0.04.
+    figures: ["12 patients"{extra_figure}]
+    locator: {locator}
+  - id: unused
+    statement: A finding that no criterion cites.
+    locator: Abstract
+"""
+
+POLICY = """id: demo-policy
+title: Demo policy
+version: "1"
+effective: 2026-01-01
+family: demo
+codes: [{{code: "20206", label: demo}}]
+questions: [{{id: flag, prompt: "Flag?", type: bool}}]
+indications: [{{id: flag-set, text: Flag is set., rule: {{fact: flag}}, citations: [{cite}]}}]
+checklist: [demo]
+"""
+
+
+def make_kb(
+    tmp_path: Path,
+    *,
+    accessed: str = "2026-11-01",
+    locator: str = "Abstract",
+    extra_figure: str = "",
+    cite: str = "demo.used",
+    duplicate: bool = False,
+) -> Path:
+    root = tmp_path / "kb"
+    (root / "citations").mkdir(parents=True)
+    (root / "criteria").mkdir()
+    shutil.copytree(ROOT / "templates", root / "templates")
+    (root / "citations" / "demo.yaml").write_text(
+        SOURCE.format(accessed=accessed, locator=locator or "''", extra_figure=extra_figure)
+    )
+    if duplicate:
+        (root / "citations" / "demo-copy.yaml").write_text(
+            SOURCE.format(accessed=accessed, locator="x", extra_figure="")
+        )
+    (root / "criteria" / "demo.yaml").write_text(POLICY.format(cite=cite))
+    return root
+
+
+CASES = [
+    # kwargs, exit code, fragment
+    ({}, 0, "warning: demo.unused: is cited by no criterion"),
+    ({}, 0, "statement carries 0.04"),
+    ({"accessed": "2020-01-01"}, 0, "more than two years ago"),
+    ({"locator": ""}, 0, "demo.used: has no locator"),
+    ({"extra_figure": ', "99%"'}, 1, "figure '99%' does not appear in its statement"),
+    ({"cite": "demo.nope"}, 1, "cites unknown 'demo.nope'"),
+    ({"duplicate": True}, 2, "duplicate source id 'demo'"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "code", "fragment"), CASES)
+def test_citations_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, object], code: int, fragment: str
+) -> None:
+    root = make_kb(tmp_path, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setenv("LETTERGEN_DATA", str(root))
+    _load_kb.cache_clear()
+    try:
+        rc, out, err = run_cli("citations", "check")
+    finally:
+        _load_kb.cache_clear()
+    assert rc == code, out + err
+    assert fragment in out + err
