@@ -183,9 +183,9 @@ class Denial(_Model):
     @model_validator(mode="after")
     def _dates_in_order(self) -> Denial:
         if self.notice_date and self.notice_date < self.date:
-            raise ValueError("denial.notice_date: is before the denial date")
+            raise ValueError("notice_date is before the denial date")
         if self.received and self.received < (self.notice_date or self.date):
-            raise ValueError("denial.received: is before the date of the notice")
+            raise ValueError("received is before the date of the notice")
         return self
 
 

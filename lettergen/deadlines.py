@@ -59,7 +59,7 @@ class Rule:
 _ERISA_180 = Rule(
     kind="internal_appeal",
     basis="Internal appeal: at least 180 days following receipt of the notice of adverse benefit determination.",
-    citations=(f"{ERISA}.appeal-window", f"{ACA}.individual-market-erisa-rules"),
+    citations=(f"{ERISA}.appeal-window",),
     days=180,
 )
 _EXTERNAL = Rule(
@@ -129,7 +129,9 @@ _MA: dict[int, Rule] = {
 _MEDICAID: dict[int, Rule] = {
     1: Rule(
         kind="medicaid_plan_appeal",
-        basis="Medicaid managed care appeal: 60 calendar days from the date on the adverse benefit determination notice.",
+        basis=(
+            "Medicaid managed care appeal: 60 calendar days from the date on the adverse benefit determination notice."
+        ),
         citations=(f"{MEDICAID}.appeal-window",),
         days=60,
         start="notice",
@@ -162,7 +164,7 @@ EXPEDITED_CITATIONS: tuple[str, ...] = (
 
 def all_citations() -> list[str]:
     """Every finding a deadline rule can cite (the citation store checks they exist and counts them as cited)."""
-    out = [c for r in RULES for c in r.citations] + list(EXPEDITED_CITATIONS)
+    out = [c for r in RULES for c in r.citations] + list(EXPEDITED_CITATIONS) + [f"{ACA}.individual-market-erisa-rules"]
     return list(dict.fromkeys(out))
 
 
@@ -180,6 +182,14 @@ def _rule(case: Case, denial: Denial, letter_type: str | None) -> Rule | None:
     if plan in GROUP_PLANS:
         if letter_type == "external_review" or level >= 2:
             return _EXTERNAL if level <= 2 or letter_type == "external_review" else None
+        if plan == "aca_individual":
+            return _with(
+                _ERISA_180, expedited=False, citations=(*_ERISA_180.citations, f"{ACA}.individual-market-erisa-rules")
+            )
+        if plan == "commercial":
+            note = "An insured plan is also subject to State insurance law, which may allow more time; lettergen "
+            note += "does not hold State rules."
+            return _with(_ERISA_180, expedited=False, notes=(note,))
         return _ERISA_180
     table = {"medicare": _MEDICARE, "medicare_advantage": _MA, "medicaid": _MEDICAID}[plan]
     return table.get(level)
@@ -221,7 +231,10 @@ def _expedite(rule: Rule, case: Case) -> Rule:
     return _with(
         rule,
         expedited=False,
-        notes=(*rule.notes, "The case is marked urgent, but lettergen holds no verified expedited rule for this level."),
+        notes=(
+            *rule.notes,
+            "The case is marked urgent, but lettergen holds no verified expedited rule for this level.",
+        ),
     )
 
 

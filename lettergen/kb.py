@@ -89,7 +89,9 @@ class KnowledgeBase:
         for cid in all_citations():
             cited.add(cid)
             if not self.has_citation(cid):
-                issues.append(CitationIssue(level="error", where="lettergen/deadlines.py", problem=f"cites unknown '{cid}'"))
+                issues.append(
+                    CitationIssue(level="error", where="lettergen/deadlines.py", problem=f"cites unknown '{cid}'")
+                )
         for src in self.sources.values():
             for f in src.findings:
                 if f"{src.id}.{f.id}" not in cited:
