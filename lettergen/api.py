@@ -96,13 +96,22 @@ def draft(
     ltype = letter_type or case.letter.type
     when = resolve_date(case, letter_date)
     decision = check(case, kb)
-    if ltype in ("appeal", "external_review") and case.denial is None:
+    if ltype in ("appeal", "external_review", "peer_to_peer") and case.denial is None:
         raise UsageError(f"--type {ltype}: the case has no denial block to answer")
     render_fmt = fmt if fmt in ("md", "txt", "html") else ("html" if fmt == "pdf" else "txt")
-    material = build_material(case, decision, kb, when)
     if voice not in ("physician", "patient"):
         raise UsageError(f"--voice: '{voice}' is not physician or patient")
-    letter = render_letter(material, kb, ltype, render_fmt, voice=voice)
+    appeal = None
+    if ltype in ("appeal", "external_review", "peer_to_peer"):
+        from lettergen.appeals import build_appeal
+        from lettergen.deadlines import compute_deadline
+
+        decision = decision.model_copy(update={"deadline": compute_deadline(case, kb, letter_type=ltype)})
+    material = build_material(case, decision, kb, when)
+    if ltype in ("appeal", "external_review", "peer_to_peer"):
+        assert decision.deadline is not None
+        appeal = build_appeal(case, material, kb, decision.deadline)
+    letter = render_letter(material, kb, ltype, render_fmt, voice=voice, ap=appeal)
     record = PolishRecord()
     prompt_id = None
     if polish is not None:
@@ -125,7 +134,7 @@ def draft(
         letter_date=when.isoformat(),
         data_files=_data_files(kb, letter),
         decision=decision,
-        header=header_text(case, when.isoformat()),
+        header=header_text(case, when.isoformat(), decision.deadline),
         polish=record,
         validation=validation,
         prompt=prompt_id,

@@ -23,7 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from lettergen import codes
+from lettergen import codes, denials
+from lettergen.denials import Category as DenialCategory
 from lettergen.errors import CaseError
 from lettergen.yamlio import first_error, parse_mapping, read_text
 
@@ -153,9 +154,6 @@ class Fact(_Model):
     date: PastDate | None = None
 
 
-_CARC = re.compile(r"^(?:(?:CO|PR|OA|PI|CR)-?)?[A-Z]?\d{1,3}$|^(?:M|N|MA)\d{1,3}$")
-
-
 class Denial(_Model):
     date: PastDate
     reference: ShortText
@@ -163,18 +161,32 @@ class Denial(_Model):
     codes: tuple[str, ...] = ()
     level: int = Field(default=1, ge=1, le=5)
     urgent: bool = False
+    # The date printed on the notice when it differs from ``date``, and the date the notice was received when
+    # documented: deadlines count from them (see lettergen/deadlines.py).
     notice_date: PastDate | None = None
+    received: PastDate | None = None
+    # How the letter answers the denial; derived from the codes and the reason text when absent.
+    category: DenialCategory | None = None
 
     @field_validator("codes")
     @classmethod
     def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         out = []
-        for c in v:
+        for i, c in enumerate(v):
             c = c.strip().upper()
-            if not _CARC.match(c):
-                raise ValueError(f"'{c}' is not a CARC (e.g. CO-50) or RARC (e.g. N115) code")
+            problem = denials.code_problem(c)
+            if problem:
+                raise ValueError(f"item {i + 1}: {problem}")
             out.append(c)
         return tuple(out)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Denial:
+        if self.notice_date and self.notice_date < self.date:
+            raise ValueError("notice_date is before the denial date")
+        if self.received and self.received < (self.notice_date or self.date):
+            raise ValueError("received is before the date of the notice")
+        return self
 
 
 CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"

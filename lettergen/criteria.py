@@ -74,6 +74,10 @@ class Deadline(_Out):
     citations: list[str]
     computed_from: date | None = None
     notes: list[str] = []
+    level: int | None = None
+    expedited: bool = False
+    decision_within: str | None = None
+    receipt_presumed: bool = False
 
 
 class Decision(_Out):

@@ -84,6 +84,14 @@ class KnowledgeBase:
                     issues.append(
                         CitationIssue(level="error", where=f"{pol.id}: {where}", problem=f"cites unknown '{cid}'")
                     )
+        from lettergen.deadlines import all_citations
+
+        for cid in all_citations():
+            cited.add(cid)
+            if not self.has_citation(cid):
+                issues.append(
+                    CitationIssue(level="error", where="lettergen/deadlines.py", problem=f"cites unknown '{cid}'")
+                )
         for src in self.sources.values():
             for f in src.findings:
                 if f"{src.id}.{f.id}" not in cited:

@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from lettergen.case import Case
-from lettergen.criteria import Decision
+from lettergen.criteria import Deadline, Decision
 from lettergen.kb import KnowledgeBase
 from lettergen.render import Letter, Sentence
 
@@ -71,7 +71,7 @@ def atoms(text: str) -> list[str]:
     return out
 
 
-def header_text(case: Case, letter_date: str | None = None) -> str:
+def header_text(case: Case, letter_date: str | None = None, deadline: Deadline | None = None) -> str:
     parts = [s.code for s in case.services] + [d.code for d in case.diagnoses]
     parts += [case.patient.birth_date.isoformat(), case.provider.npi]
     parts += [x for x in (case.provider.phone, case.provider.fax, case.provider.address, case.payer.address) if x]
@@ -86,6 +86,10 @@ def header_text(case: Case, letter_date: str | None = None) -> str:
         ]
     if letter_date:
         parts.append(letter_date)
+    if deadline is not None:
+        # The computed deadline and the date it was counted from are derived header data, like the letter date.
+        parts += [d.isoformat() for d in (deadline.due, deadline.computed_from) if d is not None]
+        parts += [x for x in (deadline.decision_within,) if x]
     return "\n".join(parts)
 
 
@@ -119,9 +123,25 @@ PROMISE = re.compile(
 REQUIRED: dict[str, tuple[str, ...]] = {
     "lmn": ("header.patient", "header.birth_date", "signature.name", "signature.npi"),
     "determination": ("header.patient", "header.birth_date", "signature.name"),
-    "appeal": ("header.patient", "header.birth_date", "signature.name", "signature.npi"),
-    "external_review": ("header.patient", "header.birth_date", "signature.name"),
-    "peer_to_peer": ("header.patient",),
+    # Appeals (DESIGN rule 4): the denial's date and reference, and the appeal deadline.
+    "appeal": (
+        "header.patient",
+        "header.birth_date",
+        "signature.name",
+        "signature.npi",
+        "header.denial_reference",
+        "denial.date",
+        "deadline.due",
+    ),
+    "external_review": (
+        "header.patient",
+        "header.birth_date",
+        "signature.name",
+        "header.denial_reference",
+        "denial.date",
+        "deadline.due",
+    ),
+    "peer_to_peer": ("header.patient", "header.denial_reference", "denial.date", "denial.reason", "deadline.due"),
 }
 
 
@@ -192,7 +212,7 @@ def _necessity_issues(sentences: Iterable[Sentence], decision: Decision) -> list
 
 def validate_letter(letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase) -> ValidationResult:
     issues: list[Issue] = []
-    header_atoms = set(atoms(header_text(case)))
+    header_atoms = set(atoms(header_text(case, None, decision.deadline)))
     for s in letter.sentences:
         issues += check_sentence(s, case, kb, header_atoms)
     ids = {s.id for s in letter.sentences}

@@ -15,12 +15,22 @@ from lettergen.ledger import ledger_json
 GOLDEN = ROOT / "tests" / "golden"
 DATE = date(2026, 11, 21)
 CASES = [("lmn", "md"), ("lmn", "txt"), ("determination", "md"), ("determination", "txt")]
+APPEAL = CHORDOMA.parent / "appeal-erisa-chordoma-biopsy.yaml"
 
 
 @pytest.mark.parametrize(("letter_type", "fmt"), CASES)
 def test_golden_letter(letter_type: str, fmt: str) -> None:
     d = api.draft(api.load_case(CHORDOMA), letter_type=letter_type, fmt=fmt, letter_date=DATE)
     path = GOLDEN / f"chordoma.{letter_type}.{fmt}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_bytes(d.content)
+    assert d.content.decode() == path.read_text(), f"regenerate with UPDATE_GOLDEN=1 pytest {__file__}"
+
+
+@pytest.mark.parametrize(("letter_type", "voice"), [("appeal", "physician"), ("appeal", "patient")])
+def test_golden_appeal(letter_type: str, voice: str) -> None:
+    d = api.draft(api.load_case(APPEAL), letter_type=letter_type, fmt="md", letter_date=DATE, voice=voice)
+    path = GOLDEN / f"appeal-erisa.{letter_type}.{voice}.md"
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_bytes(d.content)
     assert d.content.decode() == path.read_text(), f"regenerate with UPDATE_GOLDEN=1 pytest {__file__}"

@@ -1,0 +1,127 @@
+"""Appeal material: the claims an appeal, external review request or peer-to-peer script makes about a denial.
+
+Like :mod:`lettergen.claims`, this module writes no clinical prose: the rebuttal is assembled from the knowledge
+base (criteria, findings, code cards, bundling rules, checklists) and the case's chart facts, chosen by the
+denial's category. The deadline sentence cites the regulation findings its rule rests on.
+
+Only codes whose verdict is ``met`` are appealed. Codes still ``insufficient`` are listed with what they need;
+codes ``not_met`` are named with the reason no appeal is drafted for them. When no denied code is met there is
+nothing honest to appeal, and :func:`build_appeal` raises :class:`NothingToAppeal` (exit 2) instead of drafting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lettergen import denials
+from lettergen.case import Case, Denial
+from lettergen.claims import Claim, Material, ServiceView, cited_text_claim, finding_claim
+from lettergen.criteria import Deadline
+from lettergen.errors import InputError
+from lettergen.kb import KnowledgeBase
+
+APPEAL_TYPES: tuple[str, ...] = ("appeal", "external_review", "peer_to_peer")
+# Source types whose findings state what the standard of care is.
+STANDARD_OF_CARE_TYPES = ("guideline", "consensus", "coverage_determination", "payer_policy")
+
+
+class NothingToAppeal(InputError):
+    """No denied code meets its criteria: lettergen drafts no appeal and says why."""
+
+
+@dataclass
+class AppealView:
+    denial: Denial
+    category: str
+    category_basis: str
+    codes: list[denials.CodeInfo]
+    deadline: Deadline
+    deadline_claim: Claim | None
+    appealed: list[ServiceView]
+    pending: list[ServiceView]
+    withdrawn: list[ServiceView]
+    standard_of_care: list[Claim] = field(default_factory=list)
+    card: list[Claim] = field(default_factory=list)
+    bundling: list[Claim] = field(default_factory=list)
+    unappealable: list[str] = field(default_factory=list)
+
+    @property
+    def plan_policies(self) -> list[ServiceView]:
+        """Appealed codes decided under the payer's own policy (payer.policy overlay)."""
+        return [v for v in self.appealed if v.policy.set != "default"]
+
+    @property
+    def deadline_words(self) -> str:
+        return self.deadline.kind.replace("_", " ")
+
+
+def deadline_claim(deadline: Deadline) -> Claim | None:
+    """The deadline as a cited sentence: the rule, the last day, and the date it was counted from."""
+    if not deadline.citations:
+        return None
+    text = deadline.basis
+    if deadline.due is not None and deadline.computed_from is not None:
+        text += (
+            f" Counted from {deadline.computed_from.isoformat()}, the last day to file is {deadline.due.isoformat()}."
+        )
+    if deadline.decision_within:
+        text += f" On the expedited path the decision is due within {deadline.decision_within}."
+    return Claim(id="deadline.due", text=text, citations=tuple(deadline.citations))
+
+
+def _standard_of_care(views: list[ServiceView], kb: KnowledgeBase) -> list[Claim]:
+    out: list[Claim] = []
+    seen: set[str] = set()
+    for v in views:
+        for cv in v.criteria:
+            for cid in cv.result.citations:
+                src, _ = kb.finding(cid)
+                if src.type in STANDARD_OF_CARE_TYPES and cid not in seen:
+                    seen.add(cid)
+                    out.append(finding_claim(kb, cid, f"soc.{v.code}"))
+    return out
+
+
+def _card(views: list[ServiceView]) -> tuple[list[Claim], list[Claim]]:
+    card: list[Claim] = []
+    bundling: list[Claim] = []
+    for v in views:
+        c = v.policy.card
+        if c is not None:
+            card.append(cited_text_claim(c.covers, f"card.{v.code}.covers"))
+            card += [cited_text_claim(t, f"card.{v.code}.not_for.{i}") for i, t in enumerate(c.not_for, start=1)]
+        bundling += [
+            Claim(id=f"bundling.{v.code}.{b.code}", text=b.reason.rstrip(".") + ".", citations=b.citations)
+            for b in v.policy.bundles
+        ]
+    return card, bundling
+
+
+def build_appeal(case: Case, material: Material, kb: KnowledgeBase, deadline: Deadline) -> AppealView:
+    denial = case.denial
+    if denial is None:
+        raise InputError("the case has no denial block to answer")
+    appealed, pending, withdrawn = material.met, material.insufficient, material.not_met
+    if not appealed:
+        why = ", ".join(f"{v.code}: {v.verdict}" for v in material.services)
+        raise NothingToAppeal(
+            f"no appeal drafted: no denied code meets its criteria ({why}); the record does not support an appeal. "
+            "See 'lettergen check' for the criteria that fail, or draft --type determination for the internal memo"
+        )
+    category, basis = denials.classify(denial.reason, denial.codes, denial.category)
+    card, bundling = _card(appealed)
+    return AppealView(
+        denial=denial,
+        category=category,
+        category_basis=basis,
+        codes=[info for c in denial.codes if (info := denials.lookup(c)) is not None],
+        deadline=deadline,
+        deadline_claim=deadline_claim(deadline),
+        appealed=appealed,
+        pending=pending,
+        withdrawn=withdrawn,
+        standard_of_care=_standard_of_care(appealed, kb),
+        card=card,
+        bundling=bundling,
+        unappealable=denials.unappealable(denial.codes),
+    )
