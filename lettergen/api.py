@@ -14,7 +14,7 @@ from lettergen.errors import CaseError, UsageError, ValidationFailed
 from lettergen.kb import KnowledgeBase, load_kb
 from lettergen.ledger import Ledger, PolishRecord, build_ledger, ledger_json, sha256_text, write_outputs
 from lettergen.render import Letter, render_letter
-from lettergen.validate import ValidationResult, header_text, validate_letter
+from lettergen.validate import ValidationResult, header_text, policy_names, validate_letter
 from lettergen.yamlio import read_text
 
 EXTENSIONS = {"md": "md", "txt": "txt", "html": "html", "pdf": "pdf", "docx": "docx", "fhir": "fhir.json"}
@@ -134,7 +134,7 @@ def draft(
         letter_date=when.isoformat(),
         data_files=_data_files(kb, letter),
         decision=decision,
-        header=header_text(case, when.isoformat(), decision.deadline),
+        header=header_text(case, when.isoformat(), decision.deadline, policy_names(decision, kb)),
         polish=record,
         validation=validation,
         prompt=prompt_id,

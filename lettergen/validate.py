@@ -71,7 +71,9 @@ def atoms(text: str) -> list[str]:
     return out
 
 
-def header_text(case: Case, letter_date: str | None = None, deadline: Deadline | None = None) -> str:
+def header_text(
+    case: Case, letter_date: str | None = None, deadline: Deadline | None = None, policies: Iterable[str] = ()
+) -> str:
     parts = [s.code for s in case.services] + [d.code for d in case.diagnoses]
     parts += [case.patient.birth_date.isoformat(), case.provider.npi]
     parts += [x for x in (case.provider.phone, case.provider.fax, case.provider.address, case.payer.address) if x]
@@ -90,7 +92,18 @@ def header_text(case: Case, letter_date: str | None = None, deadline: Deadline |
         # The computed deadline and the date it was counted from are derived header data, like the letter date.
         parts += [d.isoformat() for d in (deadline.due, deadline.computed_from) if d is not None]
         parts += [x for x in (deadline.decision_within,) if x]
+    # Titles and versions of the policies applied are named in verdict sentences (e.g. "CPB 0270 (2014)").
+    parts += list(policies)
     return "\n".join(parts)
+
+
+def policy_names(decision: Decision, kb: KnowledgeBase) -> list[str]:
+    out = []
+    for s in decision.services:
+        pol = kb.policies.get(s.policy.split("@", 1)[0])
+        if pol is not None:
+            out += [pol.title, pol.version]
+    return out
 
 
 def grounding_text(s: Sentence, case: Case, kb: KnowledgeBase) -> str:
@@ -212,7 +225,7 @@ def _necessity_issues(sentences: Iterable[Sentence], decision: Decision) -> list
 
 def validate_letter(letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase) -> ValidationResult:
     issues: list[Issue] = []
-    header_atoms = set(atoms(header_text(case, None, decision.deadline)))
+    header_atoms = set(atoms(header_text(case, None, decision.deadline, policy_names(decision, kb))))
     for s in letter.sentences:
         issues += check_sentence(s, case, kb, header_atoms)
     ids = {s.id for s in letter.sentences}

@@ -85,11 +85,6 @@ def test_overlay_that_finds_the_code_not_met_gets_no_appeal() -> None:
         api.draft(case_from_mapping(data, "case.yaml"), letter_type="appeal")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pre-existing on main: the Aetna CPB 0270 policy title carries '2014', which the verdict sentence repeats "
-    "but none of its cited findings holds, so validator rule 2 rejects every letter under this overlay (LMN too)",
-)
 def test_overlay_appeal_quotes_the_plan_policy() -> None:
     data = yaml.safe_load((EXAMPLES / "proton-skull-base-chordoma.yaml").read_text())
     data["payer"]["policy"] = "aetna-cpb-0270"

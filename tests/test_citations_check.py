@@ -50,7 +50,10 @@ def make_kb(
     duplicate: bool = False,
 ) -> Path:
     root = tmp_path / "kb"
-    (root / "citations").mkdir(parents=True)
+    # The real regulation sources stay: the deadline rules cite them and the check verifies that.
+    shutil.copytree(
+        ROOT / "citations", root / "citations", ignore=lambda d, names: [n for n in names if not n.startswith("cfr-")]
+    )
     (root / "criteria").mkdir()
     shutil.copytree(ROOT / "templates", root / "templates")
     (root / "citations" / "demo.yaml").write_text(
