@@ -8,7 +8,7 @@ HTML needs nothing beyond Jinja; the other formats import their optional library
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from markupsafe import Markup
 
@@ -39,7 +39,7 @@ def letter_title(letter: Letter, case: Case) -> str:
 
 def letter_datetime(day: date) -> datetime:
     """The fixed moment documents record as created and modified: midnight UTC of the letter date."""
-    return datetime.combine(day, time(0, 0), tzinfo=timezone.utc)
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
 def html_document(letter: Letter, case: Case, day: date) -> str:

@@ -52,7 +52,9 @@ class _Reader(HTMLParser):
         if tag in ("h1", "h2", "h3"):
             self._open(tag)
         elif tag == "p":
-            kind = next((c for c in ("letterhead", "signature") if c in classes), "lines" if "block" in classes else "p")
+            kind = next(
+                (c for c in ("letterhead", "signature") if c in classes), "lines" if "block" in classes else "p"
+            )
             self._open(kind)
         elif tag in ("ul", "ol"):
             self.lists.append([1 if tag == "ol" else 0, 0])

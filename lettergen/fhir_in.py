@@ -94,7 +94,9 @@ class _Bundle:
         return target
 
     # typed getters: each failure names the resource and field, never the value
-    def get(self, loc: str, res: dict[str, Any], field: str, kind: type | tuple[type, ...], required: bool = False) -> Any:
+    def get(
+        self, loc: str, res: dict[str, Any], field: str, kind: type | tuple[type, ...], required: bool = False
+    ) -> Any:
         value = res.get(field)
         if value is None:
             return self.fail(f"{loc}.{field}", "is required") if required else None
@@ -329,7 +331,7 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
     provider = _provider(b, oloc)
     origin["provider"] = b.of_type("Practitioner")[0][0]
 
-    diagnoses = []
+    diagnoses: list[dict[str, Any]] = []
     for loc, cond in b.of_type("Condition"):
         code, display = _coding(b, loc, cond, "code", (ICD10CM,))
         text = (cond.get("code") or {}).get("text")
@@ -337,7 +339,7 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
         origin[f"diagnoses[{len(diagnoses)}]"] = f"{loc}.code"
         diagnoses.append({"code": code, **({"description": desc} if desc else {})})
 
-    services = []
+    services: list[dict[str, Any]] = []
     for loc, sr in b.of_type("ServiceRequest"):
         code, _ = _coding(b, loc, sr, "code", SERVICE_SYSTEMS)
         service: dict[str, Any] = {"code": code}

@@ -164,7 +164,7 @@ def case_entries(case: Case) -> list[Resource]:
     for fact_id, fact in case.facts.items():
         entries.append(_entry(cid, f"fact-{fact_id}", _fact_resource(case, fact_id, fact)))
     for i, enc in enumerate(case.enclosures):
-        doc = {"resourceType": "DocumentReference", "status": "current", "description": enc}
+        doc: Resource = {"resourceType": "DocumentReference", "status": "current", "description": enc}
         doc["content"] = [{"attachment": {"title": enc}}]
         entries.append(_entry(cid, f"enclosure-{i}", doc))
     return entries

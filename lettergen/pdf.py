@@ -2,8 +2,9 @@
 
 The document never fetches anything: no base URL, and a URL fetcher that refuses every request,
 so neither the network nor the file system can leak into a letter. Created and modified dates come
-from the HTML's ``dcterms`` meta tags (the letter date), so a fixed ``--date`` gives identical bytes. The embedded font subsets carry a timestamp of their
-own (fontTools stamps the ``head`` table); ``SOURCE_DATE_EPOCH`` pins it to the same moment.
+from the HTML's ``dcterms`` meta tags (the letter date), so a fixed ``--date`` gives identical bytes.
+The embedded font subsets carry a timestamp of their own (fontTools stamps the ``head`` table);
+``SOURCE_DATE_EPOCH`` pins it to the same moment.
 """
 
 from __future__ import annotations

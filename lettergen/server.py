@@ -11,12 +11,12 @@ Safety rules, each tested:
 - Bad input is 422 with the field path; errors never echo a patient value.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI reads the route annotations, which refer to
+# names local to create_app (the lazily imported Body and Query).
 import base64
 import json
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from lettergen import __version__
 from lettergen.errors import MissingExtra
@@ -156,7 +156,6 @@ def create_app(*, cors_origins: tuple[str, ...] = (), max_body: int = MAX_BODY) 
         return api.LoadedCase(case=case, sha256=sha256_text(canonical), file=file)
 
     case_body = Body(
-        ...,
         description="The case: lettergen case JSON (contract v1) or a FHIR R4 Bundle.",
         examples=[{"case_id": "example-001", "patient": {"name": "...", "birth_date": "1965-03-14"}}],
     )
@@ -181,17 +180,19 @@ def create_app(*, cors_origins: tuple[str, ...] = (), max_body: int = MAX_BODY) 
         ]
 
     @app.post("/v1/check")
-    def check(body: dict[str, Any] = case_body) -> dict[str, Any]:
+    def check(body: Annotated[dict[str, Any], case_body]) -> dict[str, Any]:
         loaded = load(body)
         return api.check(loaded.case, kb).model_dump(mode="json")
 
     @app.post("/v1/draft")
     def draft(
-        body: dict[str, Any] = case_body,
-        type: LetterTypeParam | None = Query(None, description="Letter type (default: the case's)."),
-        format: FormatParam = Query("md", description="Letter format."),
-        on: date | None = Query(None, alias="date", description="Letter date (default: the case's, else today)."),
-        voice: Literal["physician", "patient"] = Query("physician"),
+        body: Annotated[dict[str, Any], case_body],
+        type: Annotated[LetterTypeParam | None, Query(description="Letter type (default: the case's).")] = None,
+        format: Annotated[FormatParam, Query(description="Letter format.")] = "md",
+        on: Annotated[
+            date | None, Query(alias="date", description="Letter date (default: the case's, else today).")
+        ] = None,
+        voice: Annotated[Literal["physician", "patient"], Query()] = "physician",
     ) -> dict[str, Any]:
         loaded = load(body)
         result = api.draft(loaded, letter_type=type, fmt=format, letter_date=on, kb=kb, voice=voice)
