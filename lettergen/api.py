@@ -98,7 +98,7 @@ def draft(
     decision = check(case, kb)
     if ltype in ("appeal", "external_review", "peer_to_peer") and case.denial is None:
         raise UsageError(f"--type {ltype}: the case has no denial block to answer")
-    render_fmt = fmt if fmt in ("md", "txt", "html") else ("html" if fmt == "pdf" else "txt")
+    render_fmt = fmt if fmt in ("md", "txt", "html") else ("html" if fmt in ("pdf", "docx") else "txt")
     if voice not in ("physician", "patient"):
         raise UsageError(f"--voice: '{voice}' is not physician or patient")
     appeal = None
@@ -123,7 +123,7 @@ def draft(
             f"letter failed validation: rule {first.rule}: {first.sentence or ''} {first.message}".replace("  ", " "),
             validation.issues,
         )
-    content = _encode(letter, fmt, case, decision, kb)
+    content = _encode(letter, fmt, case, decision, kb, when)
     letter_file = f"{case.case_id}.{ltype}.{EXTENSIONS[fmt]}"
     ledger = build_ledger(
         case_id=case.case_id,
@@ -144,12 +144,12 @@ def draft(
     return Draft(case=case, decision=decision, letter=letter, content=content, ledger=ledger, validation=validation)
 
 
-def _encode(letter: Letter, fmt: str, case: Case, decision: Decision, kb: KnowledgeBase) -> bytes:
-    if fmt in ("md", "txt", "html"):
+def _encode(letter: Letter, fmt: str, case: Case, decision: Decision, kb: KnowledgeBase, when: date) -> bytes:
+    if fmt in ("md", "txt"):
         return letter.text.encode("utf-8")
-    from lettergen import documents  # optional formats: PDF, DOCX, FHIR
+    from lettergen import documents  # document formats: HTML page, PDF, DOCX, FHIR (extras imported lazily)
 
-    return documents.encode(letter, fmt, case, decision, kb)
+    return documents.encode(letter, fmt, case, decision, kb, when)
 
 
 def _data_files(kb: KnowledgeBase, letter: Letter) -> dict[str, str]:
@@ -166,7 +166,13 @@ def validate_file(letter_path: Path, ledger_path: Path) -> ValidationResult:
     from lettergen.ledger import read_ledger
 
     ledger = read_ledger(ledger_path)
+    if ledger.format in ("pdf", "fhir"):
+        raise UsageError(f"validate: a {ledger.format} letter cannot be edited; validate the md, txt, html or docx")
     try:
+        if ledger.format == "docx":  # an editable Word letter: compare its paragraphs' text
+            from lettergen.docx_out import docx_text
+
+            return validate_edited(docx_text(letter_path.read_bytes(), str(letter_path)), ledger)
         text = letter_path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CaseError(str(letter_path), "", "file not found") from None

@@ -326,6 +326,21 @@ def init(
     typer.echo(f"wrote {out}")
 
 
+@app.command()
+@handled
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option("--cors-origin", help="Allow this browser origin (CORS is off by default).")
+    ] = None,
+) -> None:
+    """Run the HTTP service (POST /v1/check, POST /v1/draft, GET /v1/criteria, /healthz, /docs)."""
+    from lettergen.server import serve as run
+
+    run(host=host, port=port, cors_origins=tuple(cors_origin or ()))
+
+
 def main() -> None:
     try:
         app()

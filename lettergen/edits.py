@@ -19,13 +19,14 @@ from lettergen.validate import PLACEHOLDER, PROMISE, Issue, ValidationResult, at
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])")
 _MD = re.compile(r"\*\*|__|^#+\s*|^\s*[-*]\s+|^\s*\d+\.\s+", re.M)
 _TAGS = re.compile(r"<[^>]+>")
+_HEAD = re.compile(r"<head\b.*?</head>", re.S | re.I)  # a standalone HTML letter: title and print styles
 _CUT = "\x00"
 SIMILAR = 0.55
 
 
 def normalise(text: str, fmt: str) -> str:
     if fmt == "html":
-        text = html.unescape(_TAGS.sub("\n", text))
+        text = html.unescape(_TAGS.sub("\n", _HEAD.sub("\n", text)))
     text = _MD.sub(" ", text)
     return " ".join(text.split())
 

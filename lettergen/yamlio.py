@@ -95,7 +95,10 @@ def loc_path(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            name = str(part)
+            if not name.isprintable():  # a key holding a newline must not break the one-line message
+                name = repr(name)[1:-1]
+            out += ("." if out else "") + name
     return out
 
 
