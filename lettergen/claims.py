@@ -138,13 +138,11 @@ def _verdict_claim(sd: ServiceDecision, pol: Policy, documented: set[str]) -> Cl
         text = f"{sd.code} meets every indication criterion of the policy '{pol.title}', and no exclusion applies."
     elif sd.verdict == "not_met":
         failed = [r for r in sd.criteria if r.status == "not_met"]
-        text = (
-            f"{sd.code} does not meet the policy '{pol.title}': "
-            + "; ".join(r.text.rstrip(".") for r in failed)
-            + " is not satisfied."
+        which = "the criterion it fails is" if len(failed) == 1 else "the criteria it fails are"
+        text = f"{sd.code} does not meet the policy '{pol.title}'; {which}: " + "; ".join(
+            r.text.rstrip(".") for r in failed
         )
-        if len(failed) > 1:
-            text = text[: -len(" is not satisfied.")] + " are not satisfied."
+        text += "."
     else:
         text = (
             f"{sd.code} cannot be decided under the policy '{pol.title}' until the record answers "

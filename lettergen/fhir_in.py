@@ -365,7 +365,8 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
 
     enclosures = []
     for loc, doc in b.of_type("DocumentReference"):
-        types = [c.get("system") for c in (doc.get("type") or {}).get("coding", []) if isinstance(c, dict)]
+        doc_type = b.get(loc, doc, "type", dict) or {}
+        types = [c.get("system") for c in b.items(f"{loc}.type", doc_type, "coding")]
         if LETTER_TYPE_SYSTEM in types:
             continue  # a letter lettergen wrote, not an enclosure
         desc = b.get(loc, doc, "description", str)

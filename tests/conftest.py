@@ -40,3 +40,12 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
+
+
+# CI must be deterministic: hypothesis explores the same examples every run. Set HYPOTHESIS_PROFILE=explore
+# locally to search new ones.
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("ci", derandomize=True, deadline=None, database=None)
+_hyp_settings.register_profile("explore", deadline=None)
+_hyp_settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "ci"))
