@@ -239,14 +239,15 @@ def run_guardrails(examples: Path | None = None, paraphrases: Path | None = None
     alarms = []
     entries = _paraphrases(paraphrases)
     for e in entries:
-        it = index.get((str(e.get("case")), str(e.get("type")), str(e.get("id"))))
-        if it is None:
+        target = index.get((str(e.get("case")), str(e.get("type")), str(e.get("id"))))
+        if target is None:
             alarms.append(f"{e.get('case')} {e.get('type')} {e.get('id')}: no such prose sentence (stale entry)")
             continue
-        case, _ = it.context
-        reasons = judge(it.locked, it.locker.lock(str(e.get("text", ""))), it.vault, [it.sentence], case, kb)
+        case, _ = target.context
+        para = target.locker.lock(str(e.get("text", "")))
+        reasons = judge(target.locked, para, target.vault, [target.sentence], case, kb)
         if reasons:
-            alarms.append(f"{it.case} {it.letter_type} {it.sentence.id}: {'; '.join(reasons)}")
+            alarms.append(f"{target.case} {target.letter_type} {target.sentence.id}: {'; '.join(reasons)}")
     rate = len(alarms) / len(entries) if entries else 1.0
     ok = all(r.applied and r.rate >= TARGET_CATCH for r in results) and rate <= TARGET_FALSE_ALARM
     return EvalReport(

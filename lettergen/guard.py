@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
@@ -23,7 +24,7 @@ from lettergen.case import Case
 from lettergen.kb import KnowledgeBase
 from lettergen.lock import BRACKET, TOKEN, Vault
 from lettergen.render import Sentence
-from lettergen.validate import PROMISE, atoms, check_sentence, header_text, template_text_issues
+from lettergen.validate import PLACEHOLDER, PROMISE, Issue, atoms, check_sentence, header_text
 
 LENGTH_MIN, LENGTH_MAX = 0.5, 1.6
 SHORT = 8  # sentences up to this many words may grow by a few words more than the ratio allows
@@ -83,21 +84,58 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[-/]", " ", text.lower()).split())
 
 
-def clinical_terms(text: str) -> set[str]:
+@lru_cache(maxsize=8192)
+def clinical_terms(text: str) -> frozenset[str]:
     rx, canon = lexicon()
-    return {canon[m.group(1)] for m in rx.finditer(_norm(TOKEN.sub(" ", text)))}
+    return frozenset(canon[m.group(1)] for m in rx.finditer(_norm(TOKEN.sub(" ", text))))
 
 
 def _free(text: str) -> str:
     return TOKEN.sub(" ", text)
 
 
-def _count(rx: re.Pattern[str], text: str) -> int:
-    return len(rx.findall(_free(text)))
+@dataclass(frozen=True)
+class Features:
+    """What the guard compares, computed once per distinct locked text."""
+
+    tokens: Counter[tuple[str, str]]
+    atoms: Counter[str]
+    number_words: Counter[str]
+    negations: int
+    comparators: Counter[str]
+    modals: Counter[str]
+    terms: frozenset[str]
+    words: int
+    breaks: int
+    markup: bool
+    placeholder: bool
+    necessity: int
+    promises: int
 
 
-def _classes(table: dict[str, re.Pattern[str]], text: str) -> Counter[str]:
-    return Counter({k: _count(rx, text) for k, rx in table.items() if _count(rx, text)})
+@lru_cache(maxsize=8192)
+def features(text: str) -> Features:
+    free = _free(text)
+
+    def classes(table: dict[str, re.Pattern[str]]) -> Counter[str]:
+        counts = {k: len(rx.findall(free)) for k, rx in table.items()}
+        return Counter({k: n for k, n in counts.items() if n})
+
+    return Features(
+        tokens=Counter(TOKEN.findall(text)),
+        atoms=Counter(atoms(free)),
+        number_words=Counter(w.lower() for w in _NUMBER_WORDS.findall(free)),
+        negations=len(_NEGATION.findall(free)),
+        comparators=classes(_COMPARATORS),
+        modals=classes(_MODALS),
+        terms=frozenset(clinical_terms(text)),
+        words=len(_WORD.findall(free)) + len(TOKEN.findall(text)),
+        breaks=len(_SENTENCE_BREAK.findall(text)),
+        markup=bool(_MARKUP.search(free)),
+        placeholder=bool(PLACEHOLDER.search(free)),
+        necessity=len(_NECESSITY.findall(free)),
+        promises=len(PROMISE.findall(free)),
+    )
 
 
 def _diff(kind: str, before: Counter[str], after: Counter[str]) -> list[str]:
@@ -109,19 +147,15 @@ def _diff(kind: str, before: Counter[str], after: Counter[str]) -> list[str]:
     return out
 
 
-def _words(text: str) -> int:
-    return len(_WORD.findall(_free(text))) + len(TOKEN.findall(text))
-
-
 def check(original: str, candidate: object) -> list[str]:
     """Reasons why ``candidate`` is not a faithful rewording of ``original`` (both locked); [] if it is."""
     if not isinstance(candidate, str) or not candidate.strip():
         return ["the answer for this sentence is missing or not a string"]
+    o, c = features(original), features(candidate)
     reasons: list[str] = []
-    want, got = Counter(TOKEN.findall(original)), Counter(TOKEN.findall(candidate))
-    for kind, num in sorted(set(want) | set(got)):
+    for kind, num in sorted(set(o.tokens) | set(c.tokens)):
         tok = f"⟦{kind}{num}⟧"
-        w, g = want[(kind, num)], got[(kind, num)]
+        w, g = o.tokens[(kind, num)], c.tokens[(kind, num)]
         if w == 0:
             reasons.append(f"uses token {tok}, which is not in the sentence")
         elif g == 0:
@@ -130,52 +164,62 @@ def check(original: str, candidate: object) -> list[str]:
             reasons.append(f"uses token {tok} {g} times instead of {w}")
     if BRACKET.search(TOKEN.sub("", candidate)):
         reasons.append("contains a broken token")
-    reasons += _diff("number, date or code", Counter(atoms(_free(original))), Counter(atoms(_free(candidate))))
-    reasons += _diff(
-        "number word",
-        Counter(w.lower() for w in _NUMBER_WORDS.findall(_free(original))),
-        Counter(w.lower() for w in _NUMBER_WORDS.findall(_free(candidate))),
-    )
-    neg_o, neg_c = _count(_NEGATION, original), _count(_NEGATION, candidate)
-    if neg_o != neg_c:
-        reasons.append(f"{'adds' if neg_c > neg_o else 'drops'} a negation ({neg_o} before, {neg_c} after)")
-    reasons += _diff("comparator", _classes(_COMPARATORS, original), _classes(_COMPARATORS, candidate))
-    reasons += _diff("modal verb", _classes(_MODALS, original), _classes(_MODALS, candidate))
-    terms_o, terms_c = clinical_terms(original), clinical_terms(candidate)
-    reasons += [f"adds the clinical term '{t}'" for t in sorted(terms_c - terms_o)]
-    reasons += [f"drops the clinical term '{t}'" for t in sorted(terms_o - terms_c)]
-    n_o, n_c = _words(original), _words(candidate)
-    low, high = LENGTH_MIN * n_o, max(LENGTH_MAX * n_o, n_o + 4 if n_o <= SHORT else 0)
-    if not low <= n_c <= high:
-        reasons.append(f"length {n_c} words is outside {low:g}-{high:g} for a draft of {n_o}")
-    if len(_SENTENCE_BREAK.findall(candidate)) > len(_SENTENCE_BREAK.findall(original)):
+    reasons += _diff("number, date or code", o.atoms, c.atoms)
+    reasons += _diff("number word", o.number_words, c.number_words)
+    if o.negations != c.negations:
+        verb = "adds" if c.negations > o.negations else "drops"
+        reasons.append(f"{verb} a negation ({o.negations} before, {c.negations} after)")
+    reasons += _diff("comparator", o.comparators, c.comparators)
+    reasons += _diff("modal verb", o.modals, c.modals)
+    reasons += [f"adds the clinical term '{t}'" for t in sorted(c.terms - o.terms)]
+    reasons += [f"drops the clinical term '{t}'" for t in sorted(o.terms - c.terms)]
+    low, high = LENGTH_MIN * o.words, max(LENGTH_MAX * o.words, o.words + 4 if o.words <= SHORT else 0)
+    if not low <= c.words <= high:
+        reasons.append(f"length {c.words} words is outside {low:g}-{high:g} for a draft of {o.words}")
+    if c.breaks > o.breaks:
         reasons.append("adds a sentence")
     if "\n" in candidate.strip():
         reasons.append("contains a line break")
-    if _MARKUP.search(_free(candidate)) and not _MARKUP.search(_free(original)):
+    if c.markup and not o.markup:
         reasons.append("contains markup, brackets or a link")
-    if _count(_NECESSITY, candidate) > _count(_NECESSITY, original):
+    if c.placeholder and not o.placeholder:
+        reasons.append("contains an unfilled placeholder")
+    if c.necessity > o.necessity:
         reasons.append("adds an assertion of necessity or coverage")
-    if _count(PROMISE, candidate) > _count(PROMISE, original):
+    if c.promises > o.promises:
         reasons.append("adds a guarantee or promise")
     return reasons
 
 
 def judge(
-    original: str, candidate: object, vault: Vault, sentences: list[Sentence], case: Case, kb: KnowledgeBase
+    original: str,
+    candidate: object,
+    vault: Vault,
+    sentences: list[Sentence],
+    case: Case,
+    kb: KnowledgeBase,
+    header_atoms: set[str] | None = None,
 ) -> list[str]:
     """Everything a polished sentence must pass: the guard, then (unlocked) the validator's sentence rules.
 
     ``sentences`` are the letter's sentences that share this locked text; each keeps its own citations.
+    Only validator issues the draft sentence did not already have count against the candidate.
     """
     reasons = check(original, candidate)
     if reasons or not isinstance(candidate, str):
         return reasons
     text = " ".join(vault.unlock(candidate).split())
-    header_atoms = set(atoms(header_text(case)))
+    if header_atoms is None:
+        header_atoms = set(atoms(header_text(case)))
     out: set[str] = set()
     for s in sentences:
-        s = s.model_copy(update={"text": text})
-        issues = check_sentence(s, case, kb, header_atoms) + template_text_issues([s], case)
-        out.update(f"validator rule {i.rule}: {i.message}" for i in issues if i.level == "error")
+        issues = _sentence_issues(s.model_copy(update={"text": text}), case, kb, header_atoms)
+        if issues:
+            draft = {(i.rule, i.message) for i in _sentence_issues(s, case, kb, header_atoms)}
+            out.update(f"validator rule {i.rule}: {i.message}" for i in issues if (i.rule, i.message) not in draft)
     return sorted(out)
+
+
+def _sentence_issues(s: Sentence, case: Case, kb: KnowledgeBase, header_atoms: set[str]) -> list[Issue]:
+    # Rules 1 and 2 here; rule 6 (placeholders, promises) is in check(), and api.draft validates the whole letter.
+    return [i for i in check_sentence(s, case, kb, header_atoms) if i.level == "error"]

@@ -130,33 +130,40 @@ def outside_tokens(text: str, fn: Callable[[str], str]) -> str:
     return "".join(out)
 
 
+def _alternation(values: list[str], bounded: bool) -> re.Pattern[str] | None:
+    if not values:
+        return None
+    body = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+    return re.compile(rf"(?<![\w⟦])(?:{body})(?![\w⟧])" if bounded else f"(?:{body})")
+
+
 class Locker:
     """Locks the sentences of one letter against one token table."""
 
     def __init__(self, case: Case, decision: Decision, kb: KnowledgeBase) -> None:
         self.vault = Vault()
-        self._ids = identifier_strings(case)
-        self._names = _name_parts(case)
-        self._literals = case_literals(case, decision, kb)
+        # Longest first, one pass per kind: identifiers, then name parts, then case and policy strings.
+        self._passes: list[tuple[re.Pattern[str], str]] = []
+        for values, kind in (
+            (identifier_strings(case), "P"),
+            (_name_parts(case), "P"),
+            (case_literals(case, decision, kb), "T"),
+        ):
+            rx = _alternation(values, bounded=True)
+            if rx is not None:
+                self._passes.append((rx, kind))
+        self._passes += [(rx, "T") for rx in _PATTERNS]
 
     def lock(self, text: str) -> str:
-        for ident in self._ids:
-            text = self._replace_literal(text, ident, "P")
-        for part in self._names:
-            text = self._replace_regex(text, re.compile(rf"(?<!\w){re.escape(part)}(?!\w)"), "P")
-        for lit in self._literals:
-            text = self._replace_literal(text, lit, "T")
-        for rx in _PATTERNS:
-            text = self._replace_regex(text, rx, "T")
+        for rx, kind in self._passes:
+            text = outside_tokens(text, self._substituter(rx, kind))
         return text
 
-    def _replace_literal(self, text: str, value: str, kind: str) -> str:
-        if value not in text:
-            return text
-        return self._replace_regex(text, re.compile(rf"(?<![\w⟦]){re.escape(value)}(?![\w⟧])"), kind)
+    def _substituter(self, rx: re.Pattern[str], kind: str) -> Callable[[str], str]:
+        def sub(seg: str) -> str:
+            return rx.sub(lambda m: self.vault.token(kind, m.group(0)), seg)
 
-    def _replace_regex(self, text: str, rx: re.Pattern[str], kind: str) -> str:
-        return outside_tokens(text, lambda seg: rx.sub(lambda m: self.vault.token(kind, m.group(0)), seg))
+        return sub
 
 
 def free_words(locked: str) -> list[str]:

@@ -38,7 +38,7 @@ from lettergen.lock import MIN_WORDS, Locker, free_words, is_prose, leaks
 from lettergen.polish_cache import ResponseCache, cache_key, default_cache_dir
 from lettergen.prompts import DEFAULT_PROMPT, Prompt, load_prompt
 from lettergen.render import Letter, Sentence
-from lettergen.validate import validate_letter
+from lettergen.validate import atoms, header_text, validate_letter
 
 if TYPE_CHECKING:
     from lettergen.api import Draft, LoadedCase
@@ -212,6 +212,7 @@ class Polisher:
         originals = {f"s{i}": text for i, text in enumerate(groups, start=1)}
         ids_of = {alias: groups[text] for alias, text in originals.items()}
         by_id = {s.id: s for s in letter.sentences}
+        head = set(atoms(header_text(case)))
         tally = _Tally()
         accepted: dict[str, str] = {}
         pending = dict(originals)
@@ -235,7 +236,7 @@ class Polisher:
             for alias, original in pending.items():
                 cand = answer.get(alias) if answer is not None else None
                 sents = [by_id[sid] for sid in ids_of[alias]]
-                reasons = [problem] if problem else judge(original, cand, locker.vault, sents, case, kb)
+                reasons = [problem] if problem else judge(original, cand, locker.vault, sents, case, kb, head)
                 if reasons:
                     still[alias] = original
                     last[alias] = (cand if isinstance(cand, str) else None, reasons)
@@ -286,20 +287,26 @@ def _revert_invalid(
     fell_back: dict[str, list[str]],
 ) -> Letter:
     """Safety net: a polished sentence the whole-letter validator objects to goes back to the template."""
-    before = {(i.sentence, i.rule, i.message) for i in validate_letter(template, case, decision, kb).issues}
-    after = validate_letter(polished, case, decision, kb).issues
+    changed = {s.id for s in polished.sentences if s.origin == "polished"}
+    after = [i for i in validate_letter(polished, case, decision, kb).issues if i.sentence in changed]
+    if not after:
+        return polished
+    one = {s.id: s for s in template.sentences}
+    before = {
+        (i.sentence, i.rule, i.message)
+        for i in validate_letter(
+            template.model_copy(update={"sentences": [one[x] for x in changed]}), case, decision, kb
+        ).issues
+    }
     bad: dict[str, list[str]] = {}
     for i in after:
-        if i.sentence and (i.sentence, i.rule, i.message) not in before:
-            bad.setdefault(i.sentence, []).append(f"validator rule {i.rule}: {i.message}")
-    if not bad:
-        return polished
-    orig = {s.id: s for s in template.sentences}
+        if (i.sentence, i.rule, i.message) not in before:
+            bad.setdefault(str(i.sentence), []).append(f"validator rule {i.rule}: {i.message}")
     out = []
     for s in polished.sentences:
-        if s.id in bad and s.origin == "polished":
+        if s.id in bad:
             fell_back[s.id] = bad[s.id]
-            s = orig[s.id].model_copy(update={"origin": "fallback"})
+            s = one[s.id].model_copy(update={"origin": "fallback"})
         out.append(s)
     return polished.model_copy(update={"sentences": out})
 

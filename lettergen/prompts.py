@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from lettergen.errors import DataError
@@ -37,7 +37,7 @@ class Prompt:
 
     def render(self, part: str, **values: Any) -> str:
         try:
-            return _env().from_string(getattr(self, part)).render(**values).strip()
+            return _compiled(getattr(self, part)).render(**values).strip()
         except TemplateError as exc:
             raise DataError(self.file, part, f"template error: {exc}") from None
 
@@ -45,6 +45,11 @@ class Prompt:
 @cache
 def _env() -> ImmutableSandboxedEnvironment:
     return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@cache
+def _compiled(source: str) -> Template:
+    return _env().from_string(source)
 
 
 @cache

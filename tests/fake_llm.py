@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -134,6 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: FakeLLM
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        # Like any real server: no Nagle delay between the headers and the body of an answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
@@ -190,3 +196,12 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             },
         )
+
+
+if __name__ == "__main__":  # run on its own (the benchmark keeps the model out of the measured process)
+    import sys
+
+    server = FakeLLM()
+    server.delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+    print(server.url, flush=True)
+    server.serve_forever()
