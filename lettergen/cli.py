@@ -31,6 +31,8 @@ codes_app = typer.Typer(help="Code reference cards.", no_args_is_help=True)
 app.add_typer(citations_app, name="citations")
 app.add_typer(criteria_app, name="criteria")
 app.add_typer(codes_app, name="codes")
+eval_app = typer.Typer(help="Evaluations of the guardrails.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 F = TypeVar("F", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -339,6 +341,21 @@ def serve(
     from lettergen.server import serve as run
 
     run(host=host, port=port, cors_origins=tuple(cors_origin or ()))
+
+
+@eval_app.command("guardrails")
+@handled
+def eval_guardrails(as_json: JsonOpt = False) -> None:
+    """Mutation suite and false-alarm rate of the polish guard; exit 1 when a target is missed."""
+    from lettergen import evals
+
+    report = evals.run_guardrails()
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+    else:
+        typer.echo(evals.report_text(report))
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -29,13 +29,15 @@ class PolishRecord(BaseModel):
 
     model: str | None = None
     prompt: str | None = None
-    calls: int = 0
+    calls: int = 0  # requests sent to the model in this run (retries included)
+    cache_hits: int = 0  # answers replayed from the on-disk cache instead
     cached: bool = False
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float | None = None
+    sent: list[str] = []  # sentence ids whose locked text went to the model
     accepted: list[str] = []
-    fell_back: dict[str, list[str]] = {}
+    fell_back: dict[str, list[str]] = {}  # sentence id -> the reasons it kept the template wording
     status: str = "not requested"
     error: str | None = None
 

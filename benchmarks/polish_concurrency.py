@@ -1,0 +1,78 @@
+"""Polish 100 letters concurrently against a loopback model that answers after 200 ms.
+
+    python benchmarks/polish_concurrency.py [--letters 100] [--concurrency 16] [--latency 0.2]
+
+Reports the wall time against the ideal (model calls x latency / concurrency); the target is within 1.3x.
+The letters are the example cases, cycled; the cache is off so that every letter makes its call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from lettergen import api
+from lettergen.polish import make_polisher, polish_many
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--letters", type=int, default=100)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--latency", type=float, default=0.2)
+    args = ap.parse_args()
+    # The fake model runs in its own process, as a real server would, and counts the requests it answers.
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fake_llm.py"), str(args.latency)], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    url = server.stdout.readline().strip()
+    examples = sorted((ROOT / "examples").glob("[a-z]*.yaml"))
+    cases = [api.load_case(examples[i % len(examples)]) for i in range(args.letters)]
+    polisher = make_polisher("openai/faithful", api_base=url, use_cache=False, timeout=30)
+    polish_many(cases[:2], model="", polisher=polisher, concurrency=2, letter_date=date(2026, 11, 21), strict=False)
+    # the warm-up above loads litellm's HTTP client; it is not measured
+    start, cpu = time.perf_counter(), time.process_time()
+    results = polish_many(
+        cases, model="", polisher=polisher, concurrency=args.concurrency, letter_date=date(2026, 11, 21), strict=False
+    )
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    server.terminate()
+    server.wait()
+    calls = sum(r.ledger.polish.calls for r in results if not isinstance(r, Exception))
+    ideal = calls * args.latency / args.concurrency
+    failed = sum(1 for r in results if isinstance(r, Exception))
+    statuses = sorted({r.ledger.polish.status for r in results if not isinstance(r, Exception)})
+    print(
+        json.dumps(
+            {
+                "letters": args.letters,
+                "concurrency": args.concurrency,
+                "latency_s": args.latency,
+                "model_calls": calls,
+                "wall_s": round(wall, 3),
+                "ideal_s": round(ideal, 3),
+                "ratio": round(wall / ideal, 3),
+                "target_ratio": 1.3,
+                "client_cpu_s": round(cpu, 3),  # CPU of this process: drafting, litellm, lock and guard
+                "cores": os.cpu_count(),
+                "failed": failed,
+                "polish_status": statuses,
+                "machine": f"{platform.machine()} {platform.system()}, Python {platform.python_version()}",
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

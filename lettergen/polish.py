@@ -1,0 +1,348 @@
+"""Guarded model polish (DESIGN.md, "Polish protocol"): lock -> model -> guard -> unlock, or fall back.
+
+This is the only module that imports litellm, and only when a polisher is made. The flow for a letter:
+
+1. lock every prose sentence (:mod:`lettergen.lock`); identical locked sentences are sent once, under
+   short aliases (``s1``, ``s2``...) so that codes in sentence ids never pass the lock;
+2. ask the model for JSON keyed by those ids (prompt: ``prompts/polish-v1.yaml``);
+3. check each answer with the guard (:mod:`lettergen.guard`) and the validator's sentence rules; ask
+   again for the failures, with the reasons, at most ``reasks`` times; the rest fall back to the template;
+4. unlock the accepted sentences, and revert any the whole-letter validator objects to.
+
+Transient errors (timeout, 429, 5xx, connection) are retried with exponential backoff by tenacity in
+:meth:`Polisher._complete`, the one place that talks to the model; litellm's own retries are off. When the
+model stays unreachable the letter keeps its template wording and the polish record says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from lettergen.case import Case
+from lettergen.criteria import Decision
+from lettergen.errors import EnvironmentProblem, LettergenError, MissingExtra
+from lettergen.guard import judge
+from lettergen.kb import KnowledgeBase
+from lettergen.ledger import PolishRecord
+from lettergen.lock import MIN_WORDS, Locker, free_words, is_prose, leaks
+from lettergen.polish_cache import ResponseCache, cache_key, default_cache_dir
+from lettergen.prompts import DEFAULT_PROMPT, Prompt, load_prompt
+from lettergen.render import Letter, Sentence
+from lettergen.validate import atoms, header_text, validate_letter
+
+if TYPE_CHECKING:
+    from lettergen.api import Draft, LoadedCase
+
+
+class ModelUnavailable(EnvironmentProblem):
+    """The model could not answer (after retries, for transient errors)."""
+
+
+@dataclass(frozen=True)
+class PolishSettings:
+    model: str
+    api_base: str | None = None
+    timeout: float = 60.0  # seconds per request
+    attempts: int = 4  # per request, for transient errors only
+    backoff: float = 1.0  # first wait in seconds; doubles per attempt
+    backoff_max: float = 20.0
+    reasks: int = 2  # times a failing sentence is asked again with the guard's reasons
+    cache_dir: Path | None = None  # None: LETTERGEN_CACHE_DIR or ~/.cache/lettergen
+    use_cache: bool = True
+    prompt: str = DEFAULT_PROMPT
+    temperature: float = 0.0
+    api_key: str | None = None  # None: the provider's usual environment variable (OPENAI_API_KEY...)
+
+
+@dataclass
+class _Tally:
+    calls: int = 0
+    cache_hits: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float | None = None
+
+
+def import_litellm() -> Any:
+    """Import litellm with its remote cost-map lookup off; MissingExtra (exit 3) when it is not installed."""
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    try:
+        import litellm
+    except ImportError:
+        raise MissingExtra("llm", "--polish") from None
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    litellm.num_retries = 0
+    return litellm
+
+
+def make_polisher(model: str, api_base: str | None = None, **options: Any) -> Polisher:
+    """A polisher for :func:`lettergen.api.draft` (``polish=``); options are :class:`PolishSettings` fields."""
+    return Polisher(PolishSettings(model=model, api_base=api_base, **options))
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+
+
+def parse_answer(content: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The model's JSON object keyed by sentence id, or a reason why there is none."""
+    text = _FENCE.sub("", content.strip())
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None, "the answer was not a JSON object"
+    try:
+        data = json.loads(text[start : end + 1])
+    except json.JSONDecodeError:
+        return None, "the answer was not valid JSON"
+    if isinstance(data, dict) and isinstance(data.get("sentences"), dict):
+        data = data["sentences"]
+    if not isinstance(data, dict):
+        return None, "the answer was not a JSON object keyed by sentence id"
+    return data, None
+
+
+class Polisher:
+    """Callable with the signature :func:`lettergen.api.draft` expects; safe to share between threads."""
+
+    def __init__(self, settings: PolishSettings) -> None:
+        self.settings = settings
+        self.prompt: Prompt = load_prompt(settings.prompt)
+        self._lt = import_litellm()
+        root = settings.cache_dir or default_cache_dir()
+        self._cache = ResponseCache(root) if settings.use_cache else None
+
+    # -- the one place that talks to the model ------------------------------------------------------
+    def _transient(self, exc: BaseException) -> bool:
+        lt = self._lt
+        kinds = (lt.Timeout, lt.RateLimitError, lt.APIConnectionError, lt.InternalServerError)
+        kinds += (lt.ServiceUnavailableError, lt.BadGatewayError)  # type: ignore[assignment]
+        status = getattr(exc, "status_code", None)
+        return isinstance(exc, kinds) or (isinstance(status, int) and (status in (408, 429) or status >= 500))
+
+    def _complete(self, messages: list[dict[str, str]], tally: _Tally) -> Any:
+        s = self.settings
+
+        key = s.api_key
+        if key is None and s.api_base and s.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+            key = "unused"  # a local OpenAI-compatible server (vLLM, llama.cpp, Ollama) needs no key
+        extra = {"api_key": key} if key else {}
+
+        def attempt() -> Any:
+            tally.calls += 1
+            return self._lt.completion(
+                model=s.model,
+                messages=messages,
+                api_base=s.api_base,
+                timeout=s.timeout,
+                temperature=s.temperature,
+                response_format={"type": "json_object"},
+                num_retries=0,
+                max_retries=0,
+                **extra,
+            )
+
+        retrying = Retrying(
+            stop=stop_after_attempt(max(1, s.attempts)),
+            wait=wait_exponential(multiplier=s.backoff, max=s.backoff_max),
+            retry=retry_if_exception(self._transient),
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except Exception as exc:  # callers see ModelUnavailable, never tenacity's or litellm's errors
+            status = getattr(exc, "status_code", None)
+            what = type(exc).__name__ + (f" (HTTP {status})" if isinstance(status, int) else "")
+            tries = f" after {tally.calls} attempt{'s' if tally.calls != 1 else ''}" if self._transient(exc) else ""
+            raise ModelUnavailable(f"model unavailable: {what}{tries}") from None
+
+    def _ask(self, messages: list[dict[str, str]], tally: _Tally) -> str:
+        key = cache_key(self.settings.model, self.prompt.ref, messages)
+        if self._cache is not None:
+            entry = self._cache.get(key, self.settings.model, self.prompt.ref)
+            if entry is not None:
+                tally.cache_hits += 1
+                return str(entry["content"])
+        resp = self._complete(messages, tally)
+        content = resp.choices[0].message.content or ""
+        usage = getattr(resp, "usage", None)
+        t_in, t_out = int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)
+        tally.tokens_in += t_in
+        tally.tokens_out += t_out
+        try:
+            cost = float(self._lt.completion_cost(completion_response=resp))
+            tally.cost = (tally.cost or 0.0) + cost
+        except Exception:  # litellm does not know this model's price
+            pass
+        if self._cache is not None:
+            entry = {"model": self.settings.model, "prompt": self.prompt.ref, "content": content}
+            self._cache.put(key, {**entry, "tokens_in": t_in, "tokens_out": t_out})
+        return str(content)
+
+    def _messages(self, pending: dict[str, str], rejected: dict[str, Any]) -> list[dict[str, str]]:
+        dump = json.dumps(pending, ensure_ascii=False, indent=1)
+        if rejected:
+            user = self.prompt.render(
+                "retry", sentences_json=dump, rejected_json=json.dumps(rejected, ensure_ascii=False, indent=1)
+            )
+        else:
+            user = self.prompt.render("user", sentences_json=dump)
+        return [{"role": "system", "content": self.prompt.render("system")}, {"role": "user", "content": user}]
+
+    # -- one letter ----------------------------------------------------------------------------------
+    def __call__(
+        self, letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase
+    ) -> tuple[Letter, PolishRecord, str]:
+        locker = Locker(case, decision, kb)
+        groups: dict[str, list[str]] = {}
+        for s in letter.sentences:
+            if is_prose(s):
+                locked = locker.lock(s.text)
+                if len(free_words(locked)) >= MIN_WORDS:
+                    groups.setdefault(locked, []).append(s.id)
+        originals = {f"s{i}": text for i, text in enumerate(groups, start=1)}
+        ids_of = {alias: groups[text] for alias, text in originals.items()}
+        by_id = {s.id: s for s in letter.sentences}
+        head = set(atoms(header_text(case)))
+        tally = _Tally()
+        accepted: dict[str, str] = {}
+        pending = dict(originals)
+        last: dict[str, tuple[str | None, list[str]]] = {}  # alias -> (rejected candidate, reasons)
+        error: str | None = None
+        found = leaks(json.dumps(originals, ensure_ascii=False) + self.prompt.render("system"), case)
+        if found:  # defence in depth: the lock missed something, so nothing is sent
+            error = f"refused to send: {', '.join(found)} survived locking"
+        rounds = 0 if found else 1 + max(0, self.settings.reasks)
+        for _ in range(rounds):
+            if not pending:
+                break
+            rejected = {a: {"rejected": last[a][0], "reasons": last[a][1]} for a in pending if a in last}
+            try:
+                content = self._ask(self._messages(pending, rejected), tally)
+            except ModelUnavailable as exc:
+                error = str(exc)
+                break
+            answer, problem = parse_answer(content)
+            still: dict[str, str] = {}
+            for alias, original in pending.items():
+                cand = answer.get(alias) if answer is not None else None
+                sents = [by_id[sid] for sid in ids_of[alias]]
+                reasons = [problem] if problem else judge(original, cand, locker.vault, sents, case, kb, head)
+                if reasons:
+                    still[alias] = original
+                    last[alias] = (cand if isinstance(cand, str) else None, reasons)
+                else:
+                    accepted[alias] = locker.vault.unlock(str(cand))
+            pending = still
+        fell_back: dict[str, list[str]] = {}
+        new: list[Sentence] = []
+        alias_of = {sid: alias for alias, sids in ids_of.items() for sid in sids}
+        for s in letter.sentences:
+            key = alias_of.get(s.id)
+            if key is None or (found and key not in accepted):
+                new.append(s)
+            elif key in accepted:
+                new.append(s.model_copy(update={"text": " ".join(accepted[key].split()), "origin": "polished"}))
+            else:
+                fell_back[s.id] = last[key][1] if key in last else [error or "not answered"]
+                new.append(s.model_copy(update={"origin": "fallback"}))
+        polished = _revert_invalid(letter, letter.model_copy(update={"sentences": new}), case, decision, kb, fell_back)
+        done = [s.id for s in polished.sentences if s.origin == "polished"]
+        status = "ok" if not fell_back and not error else ("partial" if done else "fell back")
+        if error and not done:
+            status = "error"
+        record = PolishRecord(
+            model=self.settings.model,
+            prompt=f"{self.prompt.ref} sha256:{self.prompt.sha256[:16]}",
+            calls=tally.calls,
+            cache_hits=tally.cache_hits,
+            cached=tally.calls == 0 and tally.cache_hits > 0,
+            tokens_in=tally.tokens_in,
+            tokens_out=tally.tokens_out,
+            cost_usd=round(tally.cost, 6) if tally.cost is not None else None,
+            sent=sorted(sid for sids in ids_of.values() for sid in sids) if not found else [],
+            accepted=done,
+            fell_back=fell_back,
+            status=status,
+            error=error,
+        )
+        return polished, record, self.prompt.ref
+
+
+def _revert_invalid(
+    template: Letter,
+    polished: Letter,
+    case: Case,
+    decision: Decision,
+    kb: KnowledgeBase,
+    fell_back: dict[str, list[str]],
+) -> Letter:
+    """Safety net: a polished sentence the whole-letter validator objects to goes back to the template."""
+    changed = {s.id for s in polished.sentences if s.origin == "polished"}
+    after = [i for i in validate_letter(polished, case, decision, kb).issues if i.sentence in changed]
+    if not after:
+        return polished
+    one = {s.id: s for s in template.sentences}
+    before = {
+        (i.sentence, i.rule, i.message)
+        for i in validate_letter(
+            template.model_copy(update={"sentences": [one[x] for x in changed]}), case, decision, kb
+        ).issues
+    }
+    bad: dict[str, list[str]] = {}
+    for i in after:
+        if (i.sentence, i.rule, i.message) not in before:
+            bad.setdefault(str(i.sentence), []).append(f"validator rule {i.rule}: {i.message}")
+    out = []
+    for s in polished.sentences:
+        if s.id in bad:
+            fell_back[s.id] = bad[s.id]
+            s = one[s.id].model_copy(update={"origin": "fallback"})
+        out.append(s)
+    return polished.model_copy(update={"sentences": out})
+
+
+def polish_many(
+    cases: Sequence[LoadedCase | Case],
+    *,
+    model: str,
+    api_base: str | None = None,
+    concurrency: int = 8,
+    letter_type: str | None = None,
+    fmt: str = "md",
+    letter_date: date | None = None,
+    kb: KnowledgeBase | None = None,
+    strict: bool = True,
+    polisher: Polisher | None = None,
+    **options: Any,
+) -> list[Draft | LettergenError]:
+    """Draft and polish many letters with at most ``concurrency`` model calls in flight.
+
+    Returns one result per case, in order: the Draft, or the LettergenError that case raised (one bad
+    case never stops the others). ``options`` are :class:`PolishSettings` fields (timeout, cache_dir...).
+    """
+    from lettergen import api
+    from lettergen.kb import load_kb
+
+    pol = polisher or make_polisher(model, api_base, **options)
+    base = kb or load_kb()
+
+    def one(item: LoadedCase | Case) -> Draft | LettergenError:
+        try:
+            return api.draft(
+                item, letter_type=letter_type, fmt=fmt, letter_date=letter_date, kb=base, polish=pol, strict=strict
+            )
+        except LettergenError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="lettergen-polish") as pool:
+        return list(pool.map(one, cases))

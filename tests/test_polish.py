@@ -1,0 +1,203 @@
+"""The guarded polish step through litellm's real HTTP path, against a loopback fake model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lettergen import api
+from lettergen.polish import make_polisher, polish_many
+from tests.conftest import CHORDOMA, ROOT, run_cli
+from tests.fake_llm import LIARS, FakeLLM
+
+DAY = date(2026, 11, 21)
+FAST = {"timeout": 2.0, "attempts": 3, "backoff": 0.01, "backoff_max": 0.02}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeLLM]:
+    srv = FakeLLM().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fake(server: FakeLLM) -> FakeLLM:
+    server.reset()
+    return server
+
+
+@pytest.fixture(scope="module")
+def identified_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chordoma case with more identifiers filled in: the patient's address and group number."""
+    data = yaml.safe_load(CHORDOMA.read_text(encoding="utf-8"))
+    data["patient"].update(address="12 Quiet Lane, Springfield, ST 00001", group_number="GRP-77821")
+    path = tmp_path_factory.mktemp("case") / "identified.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def polish(fake: FakeLLM, cache: Path, behaviour: str, case: Path = CHORDOMA, ltype: str = "lmn", **kw: Any) -> Any:
+    polisher = make_polisher(f"openai/{behaviour}", api_base=fake.url, cache_dir=cache, **{**FAST, **kw})
+    return api.draft(api.load_case(case), letter_type=ltype, letter_date=DAY, polish=polisher)
+
+
+def offline(case: Path = CHORDOMA, ltype: str = "lmn") -> Any:
+    return api.draft(api.load_case(case), letter_type=ltype, letter_date=DAY)
+
+
+def assert_no_identifiers(fake: FakeLLM, case: Path) -> None:
+    ids = api.load_case(case).case.identifiers()
+    assert fake.bodies
+    for body in fake.bodies:
+        decoded = json.dumps(json.loads(body), ensure_ascii=False)
+        for ident in ids:
+            assert ident.lower() not in body.lower() and ident.lower() not in decoded.lower()
+
+
+@pytest.mark.parametrize("ltype", ["lmn", "determination"])
+def test_faithful_paraphraser_is_accepted(fake: FakeLLM, tmp_path: Path, identified_case: Path, ltype: str) -> None:
+    d = polish(fake, tmp_path, "faithful", identified_case, ltype)
+    rec = d.ledger.polish
+    assert (rec.status, rec.calls, rec.fell_back, rec.error) == ("ok", 1, {}, None)
+    assert rec.accepted and set(rec.accepted) == set(rec.sent)
+    assert d.ledger.prompt == "polish-v1" and rec.prompt and rec.prompt.startswith("polish-v1 ")
+    assert rec.tokens_in > 0 and rec.model == "openai/faithful"
+    assert d.validation.ok
+    origins = {s.id: s.origin for s in d.letter.sentences}
+    assert all(origins[sid] == "polished" for sid in rec.accepted)
+    assert all(origins[s] == "template" for s in origins if s.startswith(("header.", "signature.", "reference.")))
+    if ltype == "lmn":
+        assert "I write on behalf of my patient, Jane Q. Sample," in d.text
+    assert_no_identifiers(fake, identified_case)
+
+
+LIAR_REASONS = {
+    "liar-number": "adds number",
+    "liar-negation": "negation",
+    "liar-drug": "adds the clinical term 'warfarin'",
+    "liar-add-sentence": "adds a sentence",
+    "liar-drop-token": "drops token",
+    "liar-dup-token": "times instead of 1",
+    "liar-swap-citation": "token",
+    "liar-inject": "adds an assertion of necessity",
+}
+
+
+@pytest.mark.parametrize("liar", sorted(LIARS))
+def test_liars_fall_back_to_the_template(fake: FakeLLM, tmp_path: Path, identified_case: Path, liar: str) -> None:
+    d = polish(fake, tmp_path, liar, identified_case)
+    rec = d.ledger.polish
+    assert rec.status == "fell back" and rec.accepted == []
+    # asked once, then again twice with the reasons; the second re-ask repeats the first, so the cache answers it
+    assert (rec.calls, rec.cache_hits) == (2, 1)
+    assert set(rec.fell_back) == set(rec.sent)
+    assert any(LIAR_REASONS[liar] in r for reasons in rec.fell_back.values() for r in reasons)
+    assert d.text == offline(identified_case).text
+    assert all(s.origin == "fallback" for s in d.letter.sentences if s.id in rec.fell_back)
+    retry = json.loads(fake.bodies[1])["messages"][-1]["content"]
+    assert "<rejected>" in retry and LIAR_REASONS[liar].split("'")[0].strip() in retry
+    assert_no_identifiers(fake, identified_case)
+
+
+def test_a_sentence_fixed_on_reask_is_accepted(fake: FakeLLM, tmp_path: Path) -> None:
+    d = polish(fake, tmp_path, "liar-once")
+    assert (d.ledger.polish.status, d.ledger.polish.calls) == ("ok", 2)
+    assert "adds number, date or code" in json.loads(fake.bodies[1])["messages"][-1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "options", "status", "calls", "error"),
+    [
+        ("garbage", {}, "fell back", 2, None),
+        ("flaky-429", {}, "ok", 2, None),
+        ("error-500", {}, "error", 3, "model unavailable: InternalServerError (HTTP 500) after 3 attempts"),
+        ("hang", {"timeout": 0.3, "attempts": 2}, "error", 2, "model unavailable: Timeout (HTTP 408) after 2 attempts"),
+    ],
+)
+def test_model_failures_keep_the_template(
+    fake: FakeLLM, tmp_path: Path, behaviour: str, options: dict[str, Any], status: str, calls: int, error: str | None
+) -> None:
+    d = polish(fake, tmp_path, behaviour, **options)
+    rec = d.ledger.polish
+    assert (rec.status, rec.calls, rec.error) == (status, calls, error)
+    if status != "ok":
+        assert d.text == offline().text
+        assert all(rec.fell_back[sid] for sid in rec.sent)
+    if behaviour == "garbage":
+        assert all("not a JSON object" in r[0] for r in rec.fell_back.values())
+
+
+def test_second_run_is_served_from_the_cache(fake: FakeLLM, tmp_path: Path) -> None:
+    first = polish(fake, tmp_path, "liar-once")
+    sent = len(fake.bodies)
+    second = polish(fake, tmp_path, "liar-once")
+    assert len(fake.bodies) == sent  # no model call at all
+    assert (second.ledger.polish.calls, second.ledger.polish.cache_hits, second.ledger.polish.cached) == (0, 2, True)
+    assert second.text == first.text and second.ledger.sentences == first.ledger.sentences
+
+
+def test_a_corrupt_cache_entry_is_ignored_and_rewritten(
+    fake: FakeLLM, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = polish(fake, tmp_path, "faithful")
+    (entry,) = list(tmp_path.glob("polish/*/*.json"))
+    entry.write_text("{not json", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="lettergen.polish"):
+        again = polish(fake, tmp_path, "faithful")
+    assert "ignoring corrupt entry" in caplog.text
+    assert again.ledger.polish.calls == 1 and again.text == first.text
+    assert json.loads(entry.read_text(encoding="utf-8"))["model"] == "openai/faithful"
+
+
+def test_cli_draft_with_polish(fake: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETTERGEN_CACHE_DIR", str(tmp_path / "cache"))
+    code, out, _ = run_cli(
+        "draft", str(CHORDOMA), "--date", "2026-11-21", "-o", str(tmp_path), "--polish",
+        "--model", "openai/faithful", "--api-base", fake.url,
+    )  # fmt: skip
+    assert code == 0, out
+    ledger = json.loads((tmp_path / "chordoma-gluteal-001.lmn.ledger.json").read_text(encoding="utf-8"))
+    assert ledger["polish"]["status"] == "ok" and ledger["prompt"] == "polish-v1"
+    assert list((tmp_path / "cache" / "polish").glob("*/*.json"))
+
+
+def test_polish_without_the_extra_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "litellm", None)  # import litellm -> ImportError
+    code, _, err = run_cli("draft", str(CHORDOMA), "-o", str(tmp_path), "--polish", "--model", "openai/x")
+    assert code == 3 and "pip install 'lettergen[llm]'" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_polish_many_runs_cases_concurrently(fake: FakeLLM, tmp_path: Path) -> None:
+    cases = [api.load_case(p) for p in sorted((ROOT / "examples").glob("[a-z]*.yaml"))[:6]]
+    results = polish_many(
+        cases, model="openai/faithful", api_base=fake.url, concurrency=3, letter_date=DAY, cache_dir=tmp_path,
+        strict=False, **FAST,
+    )  # fmt: skip
+    assert len(results) == len(cases)
+    for case, result in zip(cases, results, strict=True):
+        assert not isinstance(result, Exception)
+        assert result.case.case_id == case.case.case_id and result.ledger.polish.status == "ok"
+
+
+def test_offline_path_never_imports_litellm(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from lettergen.cli import app\n"
+        "from typer.testing import CliRunner\n"
+        f"r = CliRunner().invoke(app, ['draft', {str(CHORDOMA)!r}, '-o', {str(tmp_path)!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('litellm' in sys.modules, 'lettergen.polish' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["False", "False"]
