@@ -35,6 +35,10 @@ def _squash(text: str) -> str:
 
 
 def validate_edited(letter_text: str, ledger: Ledger) -> ValidationResult:
+    if ledger.redacted:
+        from lettergen.redact import unredact
+
+        ledger = unredact(ledger, letter_text)
     body = normalise(letter_text, ledger.format)
     issues: list[Issue] = []
     missing = []

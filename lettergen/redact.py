@@ -35,8 +35,16 @@ def _replacer(identifiers: list[str], salt: str | None) -> Any:
     if not values:
         return lambda s: s
     tokens = {v: token(v, salt) for v in values}
-    rx = re.compile("|".join(re.escape(v) for v in values))
+    # Whole words only: a short name must not eat into other words.
+    rx = re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(re.escape(v) for v in values) + r")(?![A-Za-z0-9])")
     return lambda s: rx.sub(lambda m: tokens[m.group(0)], s)
+
+
+# Keys whose values are ids, codes or enumerations, never free text: left as they are.
+_KEEP = frozenset(
+    {"id", "kind", "origin", "verdict", "status", "level", "rule", "code", "codes", "citations", "claims", "facts"}
+    | {"sources", "format", "letter_type", "template", "policy", "case_id", "letter_file", "data_files"}
+)
 
 
 def _walk(node: Any, fn: Any) -> Any:
@@ -45,7 +53,7 @@ def _walk(node: Any, fn: Any) -> Any:
     if isinstance(node, list):
         return [_walk(v, fn) for v in node]
     if isinstance(node, dict):
-        return {k: _walk(v, fn) for k, v in node.items()}
+        return {k: v if k in _KEEP else _walk(v, fn) for k, v in node.items()}
     return node
 
 
@@ -68,3 +76,33 @@ def pattern_for(text: str) -> re.Pattern[str] | None:
     if not pos:
         return None
     return re.compile(out + re.escape(text[pos:]))
+
+
+def unredact(ledger: Ledger, letter_text: str) -> Ledger:
+    """Put back the identifiers a letter shows where a redacted ledger holds tokens, for re-validation.
+
+    The ledger's skeleton and sentences give the letter as drafted with tokens in it; the words that follow
+    each token's literal context in ``letter_text`` are that token's identifier. A token whose identifier
+    cannot be found (the person edited around it) stays a token and matches any words of its length.
+    """
+    from lettergen.edits import normalise
+    from lettergen.render import assemble
+
+    drafted = normalise(assemble(ledger.skeleton, ledger.sentences, ledger.format), ledger.format)
+    body = normalise(letter_text, ledger.format)
+    values: dict[str, str] = {}
+    pos = 0
+    for m in TOKEN.finditer(drafted):
+        before = drafted[max(pos, m.start() - 40) : m.start()]
+        pos = m.end()
+        if m.group(0) in values or len(before.strip()) < 4:
+            continue
+        words = max(int(m.group(1)), 1)
+        found = re.search(re.escape(before) + r"(\S+" + r"(?: \S+)" * (words - 1) + ")", body)
+        if found:
+            values[m.group(0)] = found.group(1).rstrip(".,;:")
+    if not values:
+        return ledger
+    rx = re.compile("|".join(re.escape(t) for t in values))
+    data = _walk(json.loads(ledger.model_dump_json()), lambda s: rx.sub(lambda x: values[x.group(0)], s))
+    return Ledger.model_validate(data)
