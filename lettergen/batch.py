@@ -234,15 +234,19 @@ class Report:
     """CSV and JSON reports streamed row by row."""
 
     def __init__(self, out_dir: Path) -> None:
+        self.first = True
         self.csv = _Staged(out_dir / REPORT_CSV)
         try:
             self.json = _Staged(out_dir / REPORT_JSON)
         except OutputError:
             self.csv.discard()
             raise
-        self.csv.write(_csv_line(CSV_FIELDS))
-        self.json.write("[")
-        self.first = True
+        try:
+            self.csv.write(_csv_line(CSV_FIELDS))
+            self.json.write("[")
+        except OutputError:
+            self.discard()
+            raise
 
     def add(self, r: CaseResult) -> None:
         row = r.row()
