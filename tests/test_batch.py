@@ -46,7 +46,9 @@ def _leftovers(out: Path) -> list[str]:
 def test_bad_case_does_not_stop_the_others(tmp_path: Path, jobs: int) -> None:
     files = _cases(tmp_path)
     out = tmp_path / "out"
-    code, stdout, stderr = run_cli("batch", *map(str, files), "-o", str(out), "--jobs", str(jobs), "--date", "2026-11-21")
+    code, stdout, stderr = run_cli(
+        "batch", *map(str, files), "-o", str(out), "--jobs", str(jobs), "--date", "2026-11-21"
+    )
     assert code == 2, stderr
     assert "4 cases: 3 ok, 0 skipped (up to date), 1 failed" in stdout
     assert "broken.yaml" in stderr and "Traceback" not in stderr

@@ -61,7 +61,9 @@ print(" ".join(sorted({{m.split(".")[0] for m in sys.modules}})))
 
 
 def test_check_draft_validate_batch_with_sockets_disabled(tmp_path: Path) -> None:
-    proof = _py("import socket\ntry:\n    socket.socket()\nexcept OSError:\n    print('blocked')", tmp_path, offline=True)
+    proof = _py(
+        "import socket\ntry:\n    socket.socket()\nexcept OSError:\n    print('blocked')", tmp_path, offline=True
+    )
     assert proof.stdout.strip() == "blocked"
     ledger = "out/chordoma-gluteal-001.lmn.ledger.json"
     steps = [
@@ -71,7 +73,11 @@ def test_check_draft_validate_batch_with_sockets_disabled(tmp_path: Path) -> Non
         ["batch", str(CHORDOMA), str(ROOT / "examples" / "biopsy-sacral-lesion.yaml"), "-o", "bout", "--jobs", "2"],
     ]
     for args in steps:
-        proc = _py(f"import sys\nfrom lettergen.cli import main\nsys.argv = ['lettergen', *{args!r}]\nmain()", tmp_path, offline=True)
+        proc = _py(
+            f"import sys\nfrom lettergen.cli import main\nsys.argv = ['lettergen', *{args!r}]\nmain()",
+            tmp_path,
+            offline=True,
+        )
         assert proc.returncode == 0, (args, proc.stderr)
 
 
@@ -153,7 +159,9 @@ main()
 
 
 @pytest.mark.parametrize("salt", [None, "site-secret"])
-def test_redact_ledger_hides_every_identifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, salt: str | None) -> None:
+def test_redact_ledger_hides_every_identifier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, salt: str | None
+) -> None:
     if salt:
         monkeypatch.setenv(SALT_ENV, salt)
     else:
@@ -174,7 +182,12 @@ def test_redact_ledger_hides_every_identifier(tmp_path: Path, monkeypatch: pytes
     # the letter itself still names the patient, and re-validates against the redacted ledger
     letter = (out / "chordoma-gluteal-001.lmn.md").read_text()
     assert case.patient.name in letter
-    code, stdout, _ = run_cli("validate", str(out / "chordoma-gluteal-001.lmn.md"), "--ledger", str(out / "chordoma-gluteal-001.lmn.ledger.json"))
+    code, stdout, _ = run_cli(
+        "validate",
+        str(out / "chordoma-gluteal-001.lmn.md"),
+        "--ledger",
+        str(out / "chordoma-gluteal-001.lmn.ledger.json"),
+    )
     assert code == 0, stdout
 
 
