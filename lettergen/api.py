@@ -87,8 +87,12 @@ def draft(
     polish: Any = None,
     strict: bool = True,
     voice: str = "physician",
+    redact_ledger: bool = False,
 ) -> Draft:
-    """Decide and draft one letter. With ``strict`` a letter that fails validation raises ValidationFailed."""
+    """Decide and draft one letter. With ``strict`` a letter that fails validation raises ValidationFailed.
+
+    ``redact_ledger`` stores hashes in place of the patient identifiers in the ledger (see lettergen.redact).
+    """
     if isinstance(loaded, Case):
         loaded = LoadedCase(case=loaded, sha256=sha256_text(loaded.model_dump_json()), file="case")
     kb = kb or load_kb()
@@ -132,7 +136,7 @@ def draft(
         letter_file=letter_file,
         letter_bytes=content,
         letter_date=when.isoformat(),
-        data_files=_data_files(kb, letter),
+        data_files=data_files(kb),
         decision=decision,
         header=header_text(case, when.isoformat(), decision.deadline, policy_names(decision, kb)),
         polish=record,
@@ -141,6 +145,10 @@ def draft(
     )
     if fmt != render_fmt:
         ledger = ledger.model_copy(update={"format": fmt})
+    if redact_ledger:
+        from lettergen.redact import redact_ledger as _redact
+
+        ledger = _redact(ledger, case)
     return Draft(case=case, decision=decision, letter=letter, content=content, ledger=ledger, validation=validation)
 
 
@@ -152,12 +160,23 @@ def _encode(letter: Letter, fmt: str, case: Case, decision: Decision, kb: Knowle
     return documents.encode(letter, fmt, case, decision, kb, when)
 
 
-def _data_files(kb: KnowledgeBase, letter: Letter) -> dict[str, str]:
-    files = dict(kb.hashes)
-    tdir = kb.root / "templates"
-    for p in sorted(tdir.glob("*.j2")):
-        files[f"templates/{p.name}"] = sha256_text(p.read_bytes())
-    return files
+def data_files(kb: KnowledgeBase) -> dict[str, str]:
+    """sha256 of every data file a letter is built from: the knowledge base and the templates."""
+    return dict(_template_hashes(str(kb.root), kb.hashes))
+
+
+_TEMPLATE_HASHES: dict[str, dict[str, str]] = {}
+
+
+def _template_hashes(root: str, kb_hashes: dict[str, str]) -> dict[str, str]:
+    # Hashed once per process and knowledge base: templates do not change under a running process.
+    cached = _TEMPLATE_HASHES.get(root)
+    if cached is None:
+        cached = dict(kb_hashes)
+        for p in sorted((Path(root) / "templates").glob("*.j2")):
+            cached[f"templates/{p.name}"] = sha256_text(p.read_bytes())
+        _TEMPLATE_HASHES[root] = cached
+    return cached
 
 
 def validate_file(letter_path: Path, ledger_path: Path) -> ValidationResult:

@@ -110,6 +110,9 @@ def draft(
     model: Annotated[str | None, typer.Option("--model", help="litellm model name for --polish.")] = None,
     api_base: Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
     voice: Annotated[str, typer.Option("--voice", help="physician|patient (appeals).")] = "physician",
+    redact_ledger: Annotated[
+        bool, typer.Option("--redact-ledger", help="Hashes in place of patient identifiers in the ledger.")
+    ] = False,
 ) -> None:
     """Draft a cited letter and its provenance ledger into DIR."""
     from lettergen import api
@@ -125,7 +128,15 @@ def draft(
 
         polisher = make_polisher(model=model, api_base=api_base)
     loaded = api.load_case(case)
-    result = api.draft(loaded, letter_type=letter_type, fmt=fmt, letter_date=letter_date, polish=polisher, voice=voice)
+    result = api.draft(
+        loaded,
+        letter_type=letter_type,
+        fmt=fmt,
+        letter_date=letter_date,
+        polish=polisher,
+        voice=voice,
+        redact_ledger=redact_ledger,
+    )
     letter_path, ledger_path = result.write(out)
     typer.echo(f"wrote {letter_path}")
     typer.echo(f"wrote {ledger_path}")
@@ -356,6 +367,34 @@ def eval_guardrails(as_json: JsonOpt = False) -> None:
         typer.echo(evals.report_text(report))
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+@handled
+def batch(
+    cases: Annotated[list[Path], typer.Argument(help="Case files.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory (letters, ledgers, report).")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (1 runs in-process).")] = 1,
+    letter_type: Annotated[str | None, typer.Option("--type", help="Letter type for every case.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md|txt|html|pdf|docx|fhir")] = "md",
+    on: Annotated[str | None, typer.Option("--date", help="Letter date, YYYY-MM-DD.")] = None,
+    redact_ledger: Annotated[
+        bool, typer.Option("--redact-ledger", help="Hashes in place of patient identifiers in the ledgers.")
+    ] = False,
+) -> None:
+    """Draft many cases into DIR with a report; exit 2 when some cases had bad input (the rest are written)."""
+    from lettergen import batch as batch_mod
+    from lettergen.batch_view import print_summary, progress
+
+    options = batch_mod.BatchOptions(
+        letter_type=letter_type, fmt=fmt, letter_date=_parse_date(on), redact_ledger=redact_ledger
+    )
+    with progress(len(cases)) as tick:
+        summary = batch_mod.run_batch(cases, out, jobs=jobs, options=options, on_result=tick)
+    print_summary(summary)
+    code = summary.exit_code()
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:

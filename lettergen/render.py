@@ -108,20 +108,32 @@ class _Recorder:
             if n not in numbers:
                 numbers.append(n)
         text = _with_marker(claim.text, citation_marker(numbers)) if numbers else claim.text
+        # model_construct: every field is built here with its declared type; validation would only cost time.
         return self._add(
-            Sentence(
+            Sentence.model_construct(
                 id=claim.id,
                 text=text,
                 kind="claim",
                 claims=[claim.id],
                 citations=list(claim.citations),
                 facts=list(claim.facts),
+                origin="template",
             )
         )
 
     def structural(self, sid: str, content: Any) -> Markup:
         text = Markup(content).unescape() if self.fmt == "html" else str(content)
-        return self._add(Sentence(id=sid, text=" ".join(text.split()), kind="structural"))
+        return self._add(
+            Sentence.model_construct(
+                id=str(sid),
+                text=" ".join(text.split()),
+                kind="structural",
+                claims=[],
+                citations=[],
+                facts=[],
+                origin="template",
+            )
+        )
 
 
 class _Fmt:
@@ -155,9 +167,30 @@ def _squash(text: str) -> Markup | str:
     return Markup(out) if isinstance(text, Markup) else out
 
 
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with its per-attribute safety verdict memoised.
+
+    Jinja's checks (:func:`jinja2.sandbox.is_internal_attribute`, ``modifies_known_mutable`` and the
+    underscore rule) depend only on the object's type and the attribute name, so the verdict for a
+    (type, name) pair is computed once. Rendering a letter makes several hundred such checks; this
+    takes them off the hot path without loosening the sandbox.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._safe: dict[tuple[type, str], bool] = {}
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        key = (type(obj), attr)
+        verdict = self._safe.get(key)
+        if verdict is None:
+            verdict = self._safe[key] = super().is_safe_attribute(obj, attr, value)
+        return verdict
+
+
 @cache
 def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = _Sandbox(
         loader=FileSystemLoader(root),
         undefined=StrictUndefined,
         autoescape=fmt == "html",

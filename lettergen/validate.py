@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -61,6 +62,12 @@ def markers(text: str) -> list[str]:
 
 def atoms(text: str) -> list[str]:
     """Dates, codes and numbers in a text, as comparable tokens (citation markers excluded)."""
+    return list(_atoms(text))
+
+
+@lru_cache(maxsize=8192)
+def _atoms(text: str) -> tuple[str, ...]:
+    # Memoised: the same finding statements and template sentences recur in every letter of a batch.
     text = strip_markers(text)
     out: list[str] = []
     for rx, kind in ((_DATE, "date"), (_ICD, "code"), (_HCPCS, "code")):
@@ -68,7 +75,7 @@ def atoms(text: str) -> list[str]:
             out.append(f"{kind}:{m}")
         text = rx.sub(" ", text)
     out += [f"num:{n.replace(',', '')}" for n in _NUMBER.findall(text)]
-    return out
+    return tuple(out)
 
 
 def header_text(

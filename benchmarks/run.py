@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""lettergen benchmarks: one command, figures printed as a Markdown table (copied into the README).
+
+    python benchmarks/run.py            # full: 10,000-case batch
+    python benchmarks/run.py --cases 1000
+
+1. in-process latency of check + draft (+ its validation) for one letter, median and p99, against rendering
+   the same letter's template alone;
+2. CLI cold start of ``lettergen check`` against a bare ``python -c "import jinja2, pydantic, typer, yaml"``;
+3. batch throughput with ``--jobs 2`` on N generated cases, and the peak memory of the pool (parent and
+   children summed, sampled with psutil; also the largest single process from getrusage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE = ROOT / "examples" / "chordoma-gluteal-mass.yaml"
+TEMPLATES = ["chordoma-gluteal-mass.yaml", "biopsy-sacral-lesion.yaml", "proton-sacral-chordoma.yaml"]
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
+
+
+def latency(n: int = 2000) -> dict[str, float]:
+    from lettergen import api
+    from lettergen.claims import build_material
+    from lettergen.kb import load_kb
+    from lettergen.render import render_letter
+
+    kb = load_kb()
+    text = CASE.read_text()
+    when = date(2026, 11, 21)
+
+    def pipeline() -> None:
+        loaded = api.load_case(str(CASE), kb=kb, text=text)
+        api.check(loaded.case, kb)
+        api.draft(loaded, kb=kb, letter_date=when)  # decides again and validates the letter
+
+    loaded = api.load_case(str(CASE), kb=kb, text=text)
+    material = build_material(loaded.case, api.check(loaded.case, kb), kb, when)
+
+    def template() -> None:
+        render_letter(material, kb, "lmn", "md")
+
+    out = {}
+    for name, fn in (("pipeline", pipeline), ("template", template)):
+        for _ in range(50):
+            fn()
+        ts = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+        out[f"{name}_median_ms"] = statistics.median(ts) * 1000
+        out[f"{name}_p99_ms"] = pct(ts, 99) * 1000
+    return out
+
+
+def cold_start(runs: int = 15) -> dict[str, float]:
+    py = sys.executable
+    cmds = {
+        "bare": [py, "-c", "import jinja2, pydantic, typer, yaml"],
+        "check": [py, "-m", "lettergen", "check", str(CASE)],
+    }
+    out = {}
+    for name, cmd in cmds.items():
+        subprocess.run(cmd, check=True, capture_output=True)  # warm the file cache and .pyc files
+        ts = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            ts.append(time.perf_counter() - t)
+        out[f"{name}_s"] = statistics.median(ts)
+    return out
+
+
+def make_cases(folder: Path, n: int) -> list[Path]:
+    texts = [(ROOT / "examples" / t).read_text() for t in TEMPLATES]
+    files = []
+    for i in range(n):
+        text = texts[i % len(texts)]
+        first = text.split("case_id:", 1)[1].split("\n", 1)[0].strip()
+        f = folder / f"case-{i:05d}.yaml"
+        f.write_text(text.replace(f"case_id: {first}", f"case_id: bench-{i:05d}", 1))
+        files.append(f)
+    return files
+
+
+def batch(n: int, jobs: int = 2) -> dict[str, float]:
+    import psutil
+
+    work = Path(tempfile.mkdtemp(prefix="lettergen-bench-"))
+    try:
+        files = make_cases(work / "cases", n) if (work / "cases").mkdir() is None else []
+        cmd = [
+            sys.executable,
+            "-m",
+            "lettergen",
+            "batch",
+            *map(str, files),
+            "-o",
+            str(work / "out"),
+            "--jobs",
+            str(jobs),
+        ]
+        cmd += ["--date", "2026-11-21"]
+        t = time.perf_counter()
+        proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                procs = [proc, *proc.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        wall = time.perf_counter() - t
+        _, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"batch failed ({proc.returncode}): {stderr.decode()[-2000:]}")
+        letters = len(list((work / "out").glob("*.lmn.md")))
+        largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        return {
+            "cases": n,
+            "letters": letters,
+            "seconds": wall,
+            "letters_per_s": letters / wall,
+            "peak_pool_mb": peak / 2**20,
+            "largest_process_mb": largest,
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", type=int, default=10_000)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+    lat = latency()
+    cold = cold_start()
+    bat = batch(args.cases, args.jobs)
+    print("| measure | figure | target |")
+    print("| --- | --- | --- |")
+    print(
+        f"| check + draft + validate, one letter | median {lat['pipeline_median_ms']:.2f} ms, "
+        f"p99 {lat['pipeline_p99_ms']:.2f} ms | < 2 ms median |"
+    )
+    print(
+        f"| template render alone, same letter | median {lat['template_median_ms']:.2f} ms "
+        f"(pipeline = {lat['pipeline_median_ms'] / lat['template_median_ms']:.1f}x) | pipeline within 5x |"
+    )
+    print(
+        f"| cold start `lettergen check` | {cold['check_s']:.3f} s vs bare imports {cold['bare_s']:.3f} s "
+        f"({cold['check_s'] / cold['bare_s']:.2f}x) | <= 1.5x |"
+    )
+    print(
+        f"| batch --jobs {args.jobs}, {bat['cases']} cases | {bat['letters_per_s']:.0f} letters/s "
+        f"({bat['seconds']:.1f} s) | >= 1,000 letters/s |"
+    )
+    print(
+        f"| batch peak memory (pool summed) | {bat['peak_pool_mb']:.0f} MB "
+        f"(largest process {bat['largest_process_mb']:.0f} MB) | < 300 MB |"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""``lettergen batch``: many cases, a process pool, one report; a bad case never stops the others.
+
+* Streams: cases go to the pool with ``imap`` (ordered, chunked) and each result is written to the report as
+  it arrives; no letter is held after it is written.
+* Resumable: a case whose ledger in DIR already matches its case hash, the current data-file hashes, the
+  letter type, format and date (and whose letter still has the hash the ledger records) is skipped.
+* Atomic: letters and ledgers are written whole or not at all; the reports (``batch-report.csv`` and
+  ``batch-report.json``) are streamed to temporary files and renamed into place at the end.
+
+Exit codes (see :func:`exit_code`): 0 every case ok or skipped; 1 a letter failed validation (or an internal
+error hit one case); 2 some cases had bad input (the others are still written, and the report); 3 the output
+directory cannot be written (:class:`~lettergen.errors.OutputError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import multiprocessing
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+from lettergen.errors import EnvironmentProblem, InputError, LettergenError, OutputError, ValidationFailed
+
+REPORT_CSV = "batch-report.csv"
+REPORT_JSON = "batch-report.json"
+CSV_FIELDS = ("file", "case_id", "status", "verdicts", "error")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    letter_type: str | None = None
+    fmt: str = "md"
+    letter_date: date | None = None
+    redact_ledger: bool = False
+
+
+@dataclass
+class CaseResult:
+    file: str
+    case_id: str | None
+    status: str  # ok | failed | skipped
+    verdicts: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    kind: str | None = None  # input | validation | environment | internal (when failed)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "case_id": self.case_id,
+            "status": self.status,
+            "verdicts": self.verdicts,
+            "error": self.error,
+        }
+
+
+@dataclass
+class BatchSummary:
+    out_dir: Path
+    total: int = 0
+    status: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)
+    verdicts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # first few (file, error), for the screen
+    reports: tuple[Path, Path] | None = None
+
+    def add(self, r: CaseResult) -> None:
+        self.total += 1
+        self.status[r.status] += 1
+        if r.kind:
+            self.kinds[r.kind] += 1
+        for code, verdict in r.verdicts.items():
+            self.verdicts[(code, verdict)] += 1
+        if r.status == "failed" and len(self.failures) < 20:
+            self.failures.append((r.file, r.error or ""))
+
+    def exit_code(self) -> int:
+        if self.kinds["input"]:
+            return 2
+        if self.kinds["validation"] or self.kinds["internal"]:
+            return 1
+        return 0
+
+
+# -- one case (runs in a worker process) ------------------------------------------------------------
+
+_OPTIONS = BatchOptions()
+_OUT = Path(".")
+
+
+def _init_worker(options: BatchOptions, out_dir: str) -> None:
+    global _OPTIONS, _OUT
+    _OPTIONS, _OUT = options, Path(out_dir)
+    warm()
+
+
+def warm() -> None:
+    """Load what every case needs once per process: the knowledge base, the ICD-10 index, the templates."""
+    from lettergen import codes, render
+    from lettergen.kb import load_kb
+
+    kb = load_kb()
+    codes._billable_index()
+    for fmt in ("md", "txt", "html"):
+        env = render._env(str(render.templates_dir()), fmt)
+        for p in sorted(render.templates_dir().glob("*.j2")):
+            with contextlib.suppress(Exception):
+                env.get_template(p.name)
+    from lettergen import api
+
+    api.data_files(kb)
+
+
+def _verdicts(decision: Any) -> dict[str, str]:
+    return {s.code: s.verdict for s in decision.services}
+
+
+def _up_to_date(ledger_path: Path, letter_path: Path, sha: str, ltype: str, options: BatchOptions) -> Any:
+    """The decision of an existing ledger that matches this case and the current data, else None."""
+    from lettergen.ledger import sha256_text
+
+    try:
+        raw = json.loads(ledger_path.read_bytes())
+        letter_sha = sha256_text(letter_path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    from lettergen.api import data_files
+    from lettergen.kb import load_kb
+
+    expect = {
+        "case_sha256": sha,
+        "letter_type": ltype,
+        "format": options.fmt,
+        "letter_sha256": letter_sha,
+        "data_files": data_files(load_kb()),
+        "redacted": options.redact_ledger,
+    }
+    if any(raw.get(k, False if k == "redacted" else None) != v for k, v in expect.items()):
+        return None
+    if options.letter_date is not None and raw.get("letter_date") != options.letter_date.isoformat():
+        return None
+    services = raw.get("decision", {}).get("services", [])
+    return {str(s.get("code")): str(s.get("verdict")) for s in services if isinstance(s, dict)}
+
+
+def run_case(file: str) -> CaseResult:
+    """Check, draft and write one case; every failure becomes a result, never an exception."""
+    from lettergen import api
+    from lettergen.errors import CaseError
+    from lettergen.kb import load_kb
+    from lettergen.yamlio import read_text
+
+    options, out = _OPTIONS, _OUT
+    case_id = None
+    try:
+        kb = load_kb()
+        text = read_text(Path(file), CaseError)
+        loaded = api.load_case(file, kb=kb, text=text)
+        case = loaded.case
+        case_id = case.case_id
+        ltype = options.letter_type or case.letter.type
+        stem = f"{case_id}.{ltype}"
+        letter_path = out / f"{stem}.{api.EXTENSIONS.get(options.fmt, options.fmt)}"
+        previous = _up_to_date(out / f"{stem}.ledger.json", letter_path, loaded.sha256, ltype, options)
+        if previous is not None:
+            return CaseResult(file, case_id, "skipped", previous)
+        result = api.draft(
+            loaded,
+            letter_type=options.letter_type,
+            fmt=options.fmt,
+            letter_date=options.letter_date,
+            kb=kb,
+            redact_ledger=options.redact_ledger,
+        )
+        result.write(out)
+        return CaseResult(file, case_id, "ok", _verdicts(result.decision))
+    except ValidationFailed as exc:
+        return CaseResult(file, case_id, "failed", error=str(exc), kind="validation")
+    except (InputError, LettergenError) as exc:
+        kind = "environment" if isinstance(exc, EnvironmentProblem) else "input"
+        if not isinstance(exc, InputError | EnvironmentProblem) and exc.exit_code != 2:
+            kind = "internal"
+        return CaseResult(file, case_id, "failed", error=str(exc), kind=kind)
+    except Exception as exc:  # a bug must not stop the batch, nor print case data
+        return CaseResult(file, case_id, "failed", error=f"internal error ({type(exc).__name__})", kind="internal")
+
+
+# -- the report --------------------------------------------------------------------------------------
+
+
+class _Staged:
+    """A file written in pieces to a temporary name, renamed into place by :meth:`commit`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as exc:
+            raise OutputError(f"{path.parent}: cannot write output ({exc.strerror or exc})") from None
+        self.fh: IO[str] = os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+    def write(self, text: str) -> None:
+        try:
+            self.fh.write(text)
+        except OSError as exc:
+            raise OutputError(f"{self.path.parent}: cannot write output ({exc.strerror or exc})") from None
+
+    def commit(self) -> None:
+        try:
+            self.fh.close()
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(f"{self.path.parent}: cannot write output ({exc.strerror or exc})") from None
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.fh.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
+class Report:
+    """CSV and JSON reports streamed row by row."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.first = True
+        self.csv = _Staged(out_dir / REPORT_CSV)
+        try:
+            self.json = _Staged(out_dir / REPORT_JSON)
+        except OutputError:
+            self.csv.discard()
+            raise
+        try:
+            self.csv.write(_csv_line(CSV_FIELDS))
+            self.json.write("[")
+        except OutputError:
+            self.discard()
+            raise
+
+    def add(self, r: CaseResult) -> None:
+        row = r.row()
+        verdicts = ";".join(f"{c}={v}" for c, v in r.verdicts.items())
+        self.csv.write(_csv_line([row["file"], row["case_id"] or "", r.status, verdicts, r.error or ""]))
+        self.json.write(("\n  " if self.first else ",\n  ") + json.dumps(row, ensure_ascii=False))
+        self.first = False
+
+    def commit(self) -> tuple[Path, Path]:
+        self.json.write("\n]\n")
+        self.csv.commit()
+        self.json.commit()
+        return self.csv.path, self.json.path
+
+    def discard(self) -> None:
+        self.csv.discard()
+        self.json.discard()
+
+
+def _csv_line(values: Sequence[Any]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(values)
+    return buf.getvalue()
+
+
+# -- the batch ---------------------------------------------------------------------------------------
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".lettergen-probe.", dir=out_dir)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot write output ({exc.strerror or exc})") from None
+
+
+def _results(files: Sequence[str], jobs: int, options: BatchOptions, out_dir: Path) -> Iterator[CaseResult]:
+    if jobs <= 1 or len(files) <= 1:
+        _init_worker(options, str(out_dir))
+        yield from map(run_case, files)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    if "fork" in methods:
+        warm()  # children inherit the loaded knowledge base
+    chunksize = max(1, min(64, len(files) // (jobs * 8)))
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, str(out_dir))) as pool:
+        yield from pool.imap(run_case, files, chunksize=chunksize)
+
+
+def run_batch(
+    files: Sequence[str | Path],
+    out_dir: Path,
+    *,
+    jobs: int = 1,
+    options: BatchOptions | None = None,
+    on_result: Callable[[CaseResult], None] | None = None,
+) -> BatchSummary:
+    """Draft every case into ``out_dir``; returns the summary (the report files are in ``out_dir``)."""
+    from lettergen.api import EXTENSIONS
+    from lettergen.errors import UsageError
+    from lettergen.kb import load_kb
+    from lettergen.render import LETTER_TYPES
+
+    options = options or BatchOptions()
+    if jobs < 1:
+        raise UsageError(f"--jobs: must be at least 1, not {jobs}")
+    if options.fmt not in EXTENSIONS:
+        raise UsageError(f"--format: unknown format '{options.fmt}' (choose from {', '.join(EXTENSIONS)})")
+    if options.letter_type is not None and options.letter_type not in LETTER_TYPES:
+        raise UsageError(f"--type: unknown letter type '{options.letter_type}' (choose from {', '.join(LETTER_TYPES)})")
+    if not files:
+        raise UsageError("batch: no case files given")
+    load_kb()  # a corrupt knowledge base stops the batch before any case (DataError, exit 2)
+    _check_out_dir(out_dir)
+    summary = BatchSummary(out_dir=out_dir)
+    report = Report(out_dir)
+    try:
+        for r in _results([str(f) for f in files], jobs, options, out_dir):
+            summary.add(r)
+            report.add(r)
+            if on_result is not None:
+                on_result(r)
+            if r.kind == "environment":
+                raise OutputError(r.error or f"{out_dir}: cannot write output")
+        summary.reports = report.commit()
+    except BaseException:
+        report.discard()
+        raise
+    return summary
+
+
+def summary_rows(summary: BatchSummary) -> list[tuple[str, str, int]]:
+    """(code, verdict, count) rows for the summary table, sorted."""
+    return [(c, v, n) for (c, v), n in sorted(summary.verdicts.items())]

@@ -1,0 +1,218 @@
+"""lettergen batch: pool, report, resume, faults (deleted case, interruption, unwritable or full output)."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CHORDOMA, EXAMPLES, run_cli
+
+from lettergen import batch
+from lettergen.batch import BatchOptions, CaseResult, run_batch
+from lettergen.errors import OutputError
+
+GOOD = ["chordoma-gluteal-mass.yaml", "biopsy-sacral-lesion.yaml", "proton-sacral-chordoma.yaml"]
+
+
+def _cases(tmp_path: Path, bad: bool = True) -> list[Path]:
+    src = tmp_path / "cases"
+    src.mkdir()
+    out = []
+    for name in GOOD:
+        shutil.copy(EXAMPLES / name, src / name)
+        out.append(src / name)
+    if bad:
+        (src / "broken.yaml").write_text("case_id: [unclosed\n")
+        out.insert(1, src / "broken.yaml")
+    return out
+
+
+def _report(out: Path) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    rows = list(csv.DictReader(io.StringIO((out / batch.REPORT_CSV).read_text())))
+    return rows, json.loads((out / batch.REPORT_JSON).read_text())
+
+
+def _leftovers(out: Path) -> list[str]:
+    return [p.name for p in out.iterdir() if p.name.startswith(".")] if out.exists() else []
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_bad_case_does_not_stop_the_others(tmp_path: Path, jobs: int) -> None:
+    files = _cases(tmp_path)
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(
+        "batch", *map(str, files), "-o", str(out), "--jobs", str(jobs), "--date", "2026-11-21"
+    )
+    assert code == 2, stderr
+    assert "4 cases: 3 ok, 0 skipped (up to date), 1 failed" in stdout
+    assert "broken.yaml" in stderr and "Traceback" not in stderr
+    rows, js = _report(out)
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok", "ok"]  # input order, streamed
+    assert rows[0]["case_id"] == "chordoma-gluteal-001"
+    assert "20206=met" in rows[0]["verdicts"] and "38505=insufficient" in rows[0]["verdicts"]
+    assert "not valid YAML" in rows[1]["error"]
+    assert js[0]["verdicts"] == {"20206": "met", "38505": "insufficient"}
+    assert js[1]["status"] == "failed" and js[1]["case_id"] is None
+    assert (out / "chordoma-gluteal-001.lmn.md").exists() and (out / "chordoma-gluteal-001.lmn.ledger.json").exists()
+    assert not _leftovers(out)
+
+
+def test_all_ok_exit_zero_and_jobs_agree(tmp_path: Path) -> None:
+    files = _cases(tmp_path, bad=False)
+    outs = []
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}"
+        code, _, stderr = run_cli("batch", *map(str, files), "-o", str(out), "-j", str(jobs), "--date", "2026-11-21")
+        assert code == 0, stderr
+        outs.append(out)
+    names = sorted(p.name for p in outs[0].iterdir() if "report" not in p.name)
+    assert names == sorted(p.name for p in outs[1].iterdir() if "report" not in p.name)
+    for n in names:  # the pool writes the same bytes as in-process
+        assert (outs[0] / n).read_bytes() == (outs[1] / n).read_bytes()
+
+
+def test_resume_skips_done_cases_and_redoes_changed_ones(tmp_path: Path) -> None:
+    files = _cases(tmp_path, bad=False)
+    out = tmp_path / "out"
+    opts = BatchOptions(letter_date=None)
+    first = run_batch(files, out, options=opts)
+    assert first.status["ok"] == 3
+    again = run_batch(files, out, options=opts)
+    assert again.status["skipped"] == 3 and again.exit_code() == 0
+    rows, _ = _report(out)
+    assert {r["status"] for r in rows} == {"skipped"} and "20206=met" in rows[0]["verdicts"]
+    # a changed case, a tampered letter and another format are drafted again
+    files[0].write_text(files[0].read_text().replace("Jane Q. Sample", "Jane R. Sample"))
+    (out / "biopsy-sacral-lesion-001.lmn.md").write_text("edited by hand\n")
+    third = run_batch(files, out, options=opts)
+    assert (third.status["ok"], third.status["skipped"]) == (2, 1)
+    assert run_batch(files, out, options=BatchOptions(fmt="txt")).status["ok"] == 3
+
+
+def test_case_deleted_mid_batch_is_reported_and_others_continue(tmp_path: Path) -> None:
+    files = _cases(tmp_path, bad=False)
+    out = tmp_path / "out"
+
+    def delete_last(r: CaseResult) -> None:
+        if files[-1].exists():
+            files[-1].unlink()
+
+    summary = run_batch(files, out, on_result=delete_last)
+    rows, _ = _report(out)
+    assert [r["status"] for r in rows] == ["ok", "ok", "failed"]
+    assert "file not found" in rows[2]["error"] and summary.exit_code() == 2
+
+
+def test_interrupted_batch_leaves_nothing_half_written_and_resumes(tmp_path: Path) -> None:
+    files = _cases(tmp_path, bad=False)
+    out = tmp_path / "out"
+    seen: list[CaseResult] = []
+
+    def interrupt(r: CaseResult) -> None:
+        seen.append(r)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(files, out, on_result=interrupt)
+    assert not (out / batch.REPORT_CSV).exists() and not _leftovers(out)
+    resumed = run_batch(files, out)
+    assert (resumed.status["skipped"], resumed.status["ok"]) == (2, 1)
+
+
+def test_unwritable_output_exits_3(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for args in (["batch", str(CHORDOMA), "-o", str(blocker / "out")], ["draft", str(CHORDOMA), "-o", str(blocker)]):
+        code, _, stderr = run_cli(*args)
+        assert code == 3, stderr
+        assert len(stderr.strip().splitlines()) == 1 and "cannot write output" in stderr
+
+
+class _FullDisk(io.RawIOBase):
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_full_disk_exits_3_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lettergen.ledger as ledger
+
+    real_fdopen = ledger.os.fdopen
+
+    def full(fd: int, *a: Any, **k: Any) -> Any:
+        real_fdopen(fd).close()
+        return _FullDisk()
+
+    monkeypatch.setattr(ledger.os, "fdopen", full)
+    out = tmp_path / "out"
+    code, _, stderr = run_cli("draft", str(CHORDOMA), "-o", str(out))
+    assert code == 3 and "No space left" in stderr
+    code, _, stderr = run_cli("batch", str(CHORDOMA), str(CHORDOMA), "-o", str(out))
+    assert code == 3 and "No space left" in stderr
+    assert list(out.iterdir()) == []
+
+
+def test_report_write_failure_is_an_output_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(self: Any) -> None:
+        raise OutputError(f"{tmp_path}: cannot write output (No space left on device)")
+
+    monkeypatch.setattr(batch.Report, "commit", boom)
+    code, _, stderr = run_cli("batch", str(CHORDOMA), "-o", str(tmp_path / "out"))
+    assert code == 3 and "cannot write output" in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--jobs", "0"], "--jobs"),
+        (["--format", "odt"], "--format"),
+        (["--type", "poem"], "--type"),
+        (["--date", "tomorrow"], "--date"),
+    ],
+)
+def test_bad_flags(tmp_path: Path, args: list[str], fragment: str) -> None:
+    code, _, stderr = run_cli("batch", str(CHORDOMA), "-o", str(tmp_path / "out"), *args)
+    assert code == 2 and fragment in stderr and not (tmp_path / "out").exists()
+
+
+def test_internal_error_in_one_case_is_contained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lettergen.api as api
+
+    def bug(*a: Any, **k: Any) -> Any:
+        raise ValueError("Jane Q. Sample 1965-03-14")
+
+    monkeypatch.setattr(api, "check", bug)
+    code, stdout, stderr = run_cli("batch", str(CHORDOMA), "-o", str(tmp_path / "out"))
+    assert code == 1
+    assert "internal error (ValueError)" in stderr
+    report = (tmp_path / "out" / batch.REPORT_JSON).read_text()
+    for text in (stdout, stderr, report):
+        assert "Jane" not in text and "1965-03-14" not in text
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("stream", "drawn"), [(io.StringIO(), False), (_Tty(), True)])
+def test_progress_bar_only_on_a_terminal(stream: io.StringIO, drawn: bool) -> None:
+    from lettergen.batch_view import progress
+
+    pytest.importorskip("rich")
+    with progress(2, stream) as tick:
+        tick(CaseResult("a.yaml", "a", "ok"))
+        tick(CaseResult("b.yaml", None, "failed", error="x", kind="input"))
+    assert bool(stream.getvalue()) is drawn
