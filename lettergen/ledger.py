@@ -73,7 +73,8 @@ def sha256_text(text: str | bytes) -> str:
 
 
 def ledger_json(ledger: Ledger) -> str:
-    return json.dumps(ledger.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    # pydantic-core serialises in declaration order (deterministic) about ten times faster than json.dumps.
+    return ledger.model_dump_json(indent=2) + "\n"
 
 
 def read_ledger(path: Path) -> Ledger:
