@@ -121,6 +121,10 @@ class _Recorder:
             )
         )
 
+    def block(self, sid: str, caller: Callable[[], Any]) -> Markup:
+        """``{% call S("id") %}words{% endcall %}``: a structural sentence, without a macro in between."""
+        return self.structural(sid, caller())
+
     def structural(self, sid: str, content: Any) -> Markup:
         text = Markup(content).unescape() if self.fmt == "html" else str(content)
         return self._add(
@@ -152,6 +156,34 @@ class _Fmt:
         if level >= 3:
             return Markup(t + "\n\n")
         return Markup(t.upper() + "\n" + rule * len(t) + "\n\n")
+
+    # Block helpers are Python, not Jinja macros: a letter calls them a few hundred times and a macro
+    # call costs several times more than a function call. Each takes the ``caller`` of ``{% call %}``.
+    def para(self, caller: Callable[[], Any]) -> Markup | str:
+        body = _squash(caller())
+        return Markup("<p>") + body + Markup("</p>\n") if self.name == "html" else body + "\n\n"
+
+    def lines(self, cls: str = "block", *, caller: Callable[[], Any]) -> Markup | str:
+        rows = [r.strip() for r in caller().strip().split("\n") if r.strip()]
+        if self.name == "html":
+            return Markup('<p class="') + cls + Markup('">') + Markup("<br>\n").join(rows) + Markup("</p>\n")
+        sep = "  \n" if self.name == "md" else "\n"
+        return sep.join(rows) + "\n\n"
+
+    def _wrap(self, tag: str, body: Markup | str) -> Markup | str:
+        return Markup(f"<{tag}>\n") + body + Markup(f"</{tag}>\n") if self.name == "html" else body + "\n"
+
+    def ul(self, caller: Callable[[], Markup | str]) -> Markup | str:
+        return self._wrap("ul", caller())
+
+    def ol(self, caller: Callable[[], Markup | str]) -> Markup | str:
+        return self._wrap("ol", caller())
+
+    def li(self, n: int | None = None, *, caller: Callable[[], Any]) -> Markup | str:
+        body = _squash(caller())
+        if self.name == "html":
+            return Markup("<li>") + body + Markup("</li>\n")
+        return (f"{n}. " if n is not None else "- ") + body + "\n"
 
     def bold(self, text: str) -> Markup:
         if self.name == "md":
@@ -200,7 +232,7 @@ def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
         auto_reload=False,
     )
     f = _Fmt(fmt)
-    env.globals.update(fmt=f, h=f.h, bold=f.bold, squash=_squash)
+    env.globals.update(fmt=f, h=f.h, bold=f.bold, squash=_squash, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li)
     return env
 
 
@@ -232,6 +264,7 @@ def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: 
             kb=kb,
             say=rec.say,
             structural=rec.structural,
+            S=rec.block,
             references=lambda: [kb.sources[s] for s in rec.sources],
             **extra,
         )
