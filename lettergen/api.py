@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lettergen.case import Case, parse_case
-from lettergen.claims import build_material
 from lettergen.criteria import Decision, check_facts, decide
 from lettergen.errors import CaseError, UsageError, ValidationFailed
 from lettergen.kb import KnowledgeBase, load_kb
-from lettergen.ledger import Ledger, PolishRecord, build_ledger, ledger_json, sha256_text, write_outputs
-from lettergen.render import Letter, render_letter
-from lettergen.validate import ValidationResult, header_text, policy_names, validate_letter
 from lettergen.yamlio import read_text
 
+if TYPE_CHECKING:  # drafting modules load on first draft, so that `lettergen check` starts faster
+    from lettergen.ledger import Ledger
+    from lettergen.render import Letter
+    from lettergen.validate import ValidationResult
+
 EXTENSIONS = {"md": "md", "txt": "txt", "html": "html", "pdf": "pdf", "docx": "docx", "fhir": "fhir.json"}
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -34,7 +40,7 @@ def load_case(source: str | Path, *, kb: KnowledgeBase | None = None, text: str 
         text = read_text(Path(source), CaseError)
     case = parse_case(text, file)
     check_facts(case, kb or load_kb(), file)
-    return LoadedCase(case=case, sha256=sha256_text(text), file=file)
+    return LoadedCase(case=case, sha256=_sha256(text), file=file)
 
 
 def check(case: Case, kb: KnowledgeBase | None = None) -> Decision:
@@ -69,6 +75,8 @@ class Draft:
     def write(self, out_dir: Path) -> tuple[Path, Path]:
         letter_name, ledger_name = self.filenames()
         paths = (out_dir / letter_name, out_dir / ledger_name)
+        from lettergen.ledger import ledger_json, write_outputs
+
         write_outputs({paths[0]: self.content, paths[1]: ledger_json(self.ledger).encode("utf-8")})
         return paths
 
@@ -93,8 +101,13 @@ def draft(
 
     ``redact_ledger`` stores hashes in place of the patient identifiers in the ledger (see lettergen.redact).
     """
+    from lettergen.claims import build_material
+    from lettergen.ledger import PolishRecord, build_ledger
+    from lettergen.render import render_letter
+    from lettergen.validate import header_text, policy_names, validate_letter
+
     if isinstance(loaded, Case):
-        loaded = LoadedCase(case=loaded, sha256=sha256_text(loaded.model_dump_json()), file="case")
+        loaded = LoadedCase(case=loaded, sha256=_sha256(loaded.model_dump_json()), file="case")
     kb = kb or load_kb()
     case = loaded.case
     ltype = letter_type or case.letter.type
@@ -174,7 +187,7 @@ def _template_hashes(root: str, kb_hashes: dict[str, str]) -> dict[str, str]:
     if cached is None:
         cached = dict(kb_hashes)
         for p in sorted((Path(root) / "templates").glob("*.j2")):
-            cached[f"templates/{p.name}"] = sha256_text(p.read_bytes())
+            cached[f"templates/{p.name}"] = hashlib.sha256(p.read_bytes()).hexdigest()
         _TEMPLATE_HASHES[root] = cached
     return cached
 

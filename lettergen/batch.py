@@ -108,7 +108,7 @@ def warm() -> None:
     from lettergen.kb import load_kb
 
     kb = load_kb()
-    codes._billable_index()
+    codes._billable_index().warm()
     for fmt in ("md", "txt", "html"):
         env = render._env(str(render.templates_dir()), fmt)
         for p in sorted(render.templates_dir().glob("*.j2")):

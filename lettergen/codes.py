@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import re
-from functools import cache
 from pathlib import Path
 
 ICD10_INDEX = Path(__file__).parent / "icd10cm_billable.txt.gz"
@@ -57,10 +56,43 @@ def normalize_icd10(raw: str) -> str:
     return code
 
 
-@cache
-def _billable_index() -> frozenset[str]:
-    with gzip.open(ICD10_INDEX, "rt", encoding="ascii") as fh:
-        return frozenset(fh.read().split())
+class _BillableIndex:
+    """Membership in the billable-code index, cheap for one lookup and for ten thousand.
+
+    A command that checks a case or two searches the decompressed text (well under a millisecond per
+    code); a batch that keeps asking builds a set once, after which each lookup is a hash probe.
+    """
+
+    SET_AFTER = 32
+
+    def __init__(self) -> None:
+        self._text: str | None = None
+        self._set: frozenset[str] | None = None
+        self._lookups = 0
+
+    def warm(self) -> None:
+        """Build the set now (a batch does this once, before it forks its workers)."""
+        self._lookups = self.SET_AFTER
+        "" in self  # noqa: B015 - the lookup itself builds the set
+
+    def __contains__(self, code: str) -> bool:
+        if self._set is not None:
+            return code in self._set
+        if self._text is None:
+            with gzip.open(ICD10_INDEX, "rt", encoding="ascii") as fh:
+                self._text = "\n" + fh.read()
+        self._lookups += 1
+        if self._lookups > self.SET_AFTER:
+            self._set = frozenset(self._text.split())
+            return code in self._set
+        return f"\n{code}\n" in self._text
+
+
+_INDEX = _BillableIndex()
+
+
+def _billable_index() -> _BillableIndex:
+    return _INDEX
 
 
 def icd10_problem(code: str) -> str | None:
