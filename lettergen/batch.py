@@ -41,6 +41,10 @@ class BatchOptions:
     fmt: str = "md"
     letter_date: date | None = None
     redact_ledger: bool = False
+    # With a polisher (lettergen.polish.make_polisher) the cases run on threads, ``concurrency`` at a time:
+    # the work is waiting on the model, and the polisher and its cache are shared in one process.
+    polisher: Any = None
+    concurrency: int = 8
 
 
 @dataclass
@@ -145,6 +149,9 @@ def _up_to_date(ledger_path: Path, letter_path: Path, sha: str, ltype: str, opti
         "data_files": data_files(load_kb()),
         "redacted": options.redact_ledger,
     }
+    model = options.polisher.settings.model if options.polisher is not None else None
+    if (raw.get("polish") or {}).get("model") != model:
+        return None  # drafted with another model, or offline where a polish is asked now (or the reverse)
     if any(raw.get(k, False if k == "redacted" else None) != v for k, v in expect.items()):
         return None
     if options.letter_date is not None and raw.get("letter_date") != options.letter_date.isoformat():
@@ -181,6 +188,7 @@ def run_case(file: str) -> CaseResult:
             letter_date=options.letter_date,
             kb=kb,
             redact_ledger=options.redact_ledger,
+            polish=options.polisher,
         )
         result.write(out)
         return CaseResult(file, case_id, "ok", _verdicts(result.decision))
@@ -286,6 +294,13 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 def _results(files: Sequence[str], jobs: int, options: BatchOptions, out_dir: Path) -> Iterator[CaseResult]:
+    if options.polisher is not None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _init_worker(options, str(out_dir))
+        with ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix="lettergen-batch") as ex:
+            yield from ex.map(run_case, files)
+        return
     if jobs <= 1 or len(files) <= 1:
         _init_worker(options, str(out_dir))
         yield from map(run_case, files)

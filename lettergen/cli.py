@@ -77,6 +77,17 @@ def _parse_date(value: str | None) -> date | None:
         raise UsageError(f"--date: '{value}' is not a date (YYYY-MM-DD)") from None
 
 
+def _polisher(polish: bool, model: str | None, api_base: str | None) -> Any:
+    """The guarded polisher for --polish --model, or None offline (litellm is imported only here)."""
+    if not (polish or model):
+        return None
+    if not (polish and model):
+        raise UsageError("--polish and --model go together")
+    from lettergen.polish import make_polisher
+
+    return make_polisher(model=model, api_base=api_base)
+
+
 @app.command()
 @handled
 def check(
@@ -120,13 +131,7 @@ def draft(
     letter_date = _parse_date(on)
     if fmt not in api.EXTENSIONS:
         raise UsageError(f"--format: unknown format '{fmt}' (choose from {', '.join(api.EXTENSIONS)})")
-    polisher = None
-    if polish or model:
-        if not (polish and model):
-            raise UsageError("--polish and --model go together")
-        from lettergen.polish import make_polisher
-
-        polisher = make_polisher(model=model, api_base=api_base)
+    polisher = _polisher(polish, model, api_base)
     loaded = api.load_case(case)
     result = api.draft(
         loaded,
@@ -381,13 +386,24 @@ def batch(
     redact_ledger: Annotated[
         bool, typer.Option("--redact-ledger", help="Hashes in place of patient identifiers in the ledgers.")
     ] = False,
+    polish: Annotated[bool, typer.Option("--polish", help="Polish wording with a model (guarded).")] = False,
+    model: Annotated[str | None, typer.Option("--model", help="litellm model name for --polish.")] = None,
+    api_base: Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Model calls in flight with --polish.")] = 8,
 ) -> None:
     """Draft many cases into DIR with a report; exit 2 when some cases had bad input (the rest are written)."""
     from lettergen import batch as batch_mod
     from lettergen.batch_view import print_summary, progress
 
+    if concurrency < 1:
+        raise UsageError(f"--concurrency: must be at least 1, not {concurrency}")
     options = batch_mod.BatchOptions(
-        letter_type=letter_type, fmt=fmt, letter_date=_parse_date(on), redact_ledger=redact_ledger
+        letter_type=letter_type,
+        fmt=fmt,
+        letter_date=_parse_date(on),
+        redact_ledger=redact_ledger,
+        polisher=_polisher(polish, model, api_base),
+        concurrency=concurrency,
     )
     with progress(len(cases)) as tick:
         summary = batch_mod.run_batch(cases, out, jobs=jobs, options=options, on_result=tick)

@@ -171,6 +171,31 @@ def test_cli_draft_with_polish(fake: FakeLLM, tmp_path: Path, monkeypatch: pytes
     assert list((tmp_path / "cache" / "polish").glob("*/*.json"))
 
 
+def test_cli_batch_with_polish_then_resume(fake: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETTERGEN_CACHE_DIR", str(tmp_path / "cache"))
+    cases = [str(p) for p in sorted((ROOT / "examples").glob("[a-z]*.yaml"))[:4]]
+    out = tmp_path / "out"
+    args = ["batch", *cases, "-o", str(out), "--date", "2026-11-21", "--polish", "--model", "openai/faithful",
+            "--api-base", fake.url, "--concurrency", "3"]  # fmt: skip
+    code, stdout, err = run_cli(*args)
+    assert code in (0, 2), stdout + err  # 2: an example that is only an appeal input may be refused
+    ledgers = sorted(out.glob("*.ledger.json"))
+    assert ledgers
+    for path in ledgers:
+        ledger = json.loads(path.read_text(encoding="utf-8"))
+        assert ledger["polish"]["model"] == "openai/faithful" and ledger["polish"]["status"] == "ok"
+    assert_no_identifiers(fake, Path(cases[0]))
+    # Same model again: everything already drafted is skipped, and nothing is sent to the model.
+    fake.reset()
+    code, stdout, err = run_cli(*args)
+    assert code in (0, 2), stdout + err
+    assert fake.bodies == []
+    # Offline now: the polished letters do not count as up to date.
+    code, stdout, _ = run_cli("batch", *cases, "-o", str(out), "--date", "2026-11-21")
+    for path in sorted(out.glob("*.ledger.json")):
+        assert json.loads(path.read_text(encoding="utf-8"))["polish"]["model"] is None
+
+
 def test_polish_without_the_extra_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "litellm", None)  # import litellm -> ImportError
     code, _, err = run_cli("draft", str(CHORDOMA), "-o", str(tmp_path), "--polish", "--model", "openai/x")
