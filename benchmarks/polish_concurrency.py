@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from lettergen import api
+from lettergen.errors import LettergenError
 from lettergen.polish import make_polisher, polish_many
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,15 @@ def main() -> None:
     )
     assert server.stdout is not None
     url = server.stdout.readline().strip()
-    examples = sorted((ROOT / "examples").glob("[a-z]*.yaml"))
+    # Only the examples that draft offline as their own letter type (an appeal of a code whose criteria are
+    # not met is refused by design and would only measure an error path).
+    examples = []
+    for path in sorted((ROOT / "examples").glob("[a-z]*.yaml")):
+        try:
+            api.draft(api.load_case(path), letter_date=date(2026, 11, 21))
+            examples.append(path)
+        except LettergenError:
+            pass
     cases = [api.load_case(examples[i % len(examples)]) for i in range(args.letters)]
     polisher = make_polisher("openai/faithful", api_base=url, use_cache=False, timeout=30)
     polish_many(cases[:2], model="", polisher=polisher, concurrency=2, letter_date=date(2026, 11, 21), strict=False)
