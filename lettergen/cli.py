@@ -247,18 +247,7 @@ def criteria_list(as_json: JsonOpt = False) -> None:
     from lettergen.kb import load_kb
 
     kb = load_kb()
-    rows = [
-        {
-            "id": p.id,
-            "set": p.set,
-            "version": p.version,
-            "effective": p.effective.isoformat(),
-            "family": p.family,
-            "codes": [c.code for c in p.codes],
-            "title": p.title,
-        }
-        for p in kb.policies.values()
-    ]
+    rows = [p.summary() for p in kb.policies.values()]
     if as_json:
         _echo_json(rows)
         return

@@ -192,6 +192,18 @@ class Policy(Strict):
     def ref(self) -> str:
         return f"{self.id}@{self.version}"
 
+    def summary(self) -> dict[str, Any]:
+        """The row `criteria list --json` and `GET /v1/criteria` show for this policy."""
+        return {
+            "id": self.id,
+            "set": self.set,
+            "version": self.version,
+            "effective": self.effective.isoformat(),
+            "family": self.family,
+            "codes": [c.code for c in self.codes],
+            "title": self.title,
+        }
+
     def label(self, code: str) -> str:
         return next(c.label for c in self.codes if c.code == code)
 

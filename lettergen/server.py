@@ -166,18 +166,7 @@ def create_app(*, cors_origins: tuple[str, ...] = (), max_body: int = MAX_BODY) 
 
     @app.get("/v1/criteria")
     def criteria() -> list[dict[str, Any]]:
-        return [
-            {
-                "id": p.id,
-                "set": p.set,
-                "version": p.version,
-                "effective": p.effective.isoformat(),
-                "family": p.family,
-                "codes": [c.code for c in p.codes],
-                "title": p.title,
-            }
-            for p in kb.policies.values()
-        ]
+        return [p.summary() for p in kb.policies.values()]
 
     @app.post("/v1/check")
     def check(body: Annotated[dict[str, Any], case_body]) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import copy
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -32,6 +34,19 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+def set_path(data: Any, path: tuple[Any, ...], value: Any = None, delete: bool = False) -> Any:
+    """A deep copy of ``data`` with the value at ``path`` replaced (or deleted)."""
+    data = copy.deepcopy(data)
+    node: Any = data
+    for k in path[:-1]:
+        node = node[k]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return data
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:

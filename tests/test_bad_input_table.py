@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CHORDOMA, run_cli
+from conftest import CHORDOMA, run_cli, set_path
 
 BASE: dict[str, Any] = yaml.safe_load(CHORDOMA.read_text())
 BAD_VALUES: list[tuple[str, Any]] = [
@@ -37,15 +37,8 @@ def _nodes(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any,
 
 
 def _set(path: tuple[Any, ...], value: Any, delete: bool = False) -> dict[str, Any]:
-    data = copy.deepcopy(BASE)
-    node: Any = data
-    for k in path[:-1]:
-        node = node[k]
-    if delete:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-    return data
+    result: dict[str, Any] = set_path(BASE, path, value, delete)
+    return result
 
 
 def _name(path: tuple[Any, ...]) -> str:

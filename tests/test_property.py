@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 from typing import Any
 
 import yaml
-from conftest import CHORDOMA
+from conftest import CHORDOMA, set_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -49,15 +48,8 @@ ALL_PATHS = paths(BASE)
 
 
 def apply(data: dict[str, Any], path: tuple[Any, ...], value: Any, delete: bool) -> dict[str, Any]:
-    data = copy.deepcopy(data)
-    node: Any = data
-    for k in path[:-1]:
-        node = node[k]
-    if delete:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-    return data
+    result: dict[str, Any] = set_path(data, path, value, delete)
+    return result
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
