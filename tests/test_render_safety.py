@@ -36,3 +36,12 @@ def test_html_escapes(name: str) -> None:
     html = api.draft(case, fmt="html").text
     assert str(escape(name)) in html
     assert "<script>alert" not in html
+
+
+def test_fast_sentences_equal_validated_ones() -> None:
+    from lettergen.render import Sentence
+
+    d = api.draft(api.load_case(CHORDOMA), fmt="md")
+    for s in d.letter.sentences:
+        assert Sentence.model_validate(s.model_dump()) == s
+        assert s.model_dump_json() == Sentence.model_validate(s.model_dump()).model_dump_json()
