@@ -21,6 +21,9 @@ facts               Observation.code coded in ``FACTS_SYSTEM`` (code = fact id);
                     (valueQuantity.unit = unit); note.text = evidence; effectiveDateTime = date;
                     derivedFrom.display = source
 enclosures          DocumentReference.description (letters lettergen wrote are skipped)
+denial              ClaimResponse: created = date; identifier[0].value = reference; disposition = reason;
+                    adjudication[].reason coded in ``DENIAL_CODE_SYSTEM`` = codes; extension ``EXT_DENIAL``
+                    (level, urgent, category, notice_date, received)
 ==================  ==========================================================================
 """
 
@@ -40,6 +43,11 @@ CASE_ID_SYSTEM = f"{BASE}/case-id"
 EXT_PLAN_STATE = f"{BASE}/StructureDefinition/plan-state"
 EXT_POLICY_SET = f"{BASE}/StructureDefinition/policy-set"
 EXT_LATERALITY = f"{BASE}/StructureDefinition/laterality"
+# The denial of an appeal case travels as a ClaimResponse: created = denial date, identifier = reference,
+# disposition = reason, header adjudication reasons = CARC/RARC codes as written on the notice, and
+# lettergen extensions for what FHIR has no element for.
+DENIAL_CODE_SYSTEM = f"{BASE}/CodeSystem/denial-code"
+EXT_DENIAL = f"{BASE}/StructureDefinition/denial"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -385,10 +393,45 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
     }
     if enclosures:
         mapping["enclosures"] = enclosures
+    found = b.one("ClaimResponse", required=False)
+    if found is not None:
+        origin["denial"] = found[0]
+        mapping["denial"] = _denial(b, *found)
     try:
         return case_from_mapping(mapping, file)
     except CaseError as exc:
         raise CaseError(file, _where(exc.field, origin), exc.problem) from None
+
+
+_DENIAL_EXTRAS = {"level": "valueInteger", "urgent": "valueBoolean", "category": "valueCode",
+                  "notice_date": "valueDate", "received": "valueDate"}  # fmt: skip
+
+
+def _denial(b: _Bundle, loc: str, cr: dict[str, Any]) -> dict[str, Any]:
+    """A ClaimResponse that records a denial, as the case's ``denial`` block."""
+    created = b.get(loc, cr, "created", str, required=True)
+    denial: dict[str, Any] = {"date": created[:10], "reason": b.get(loc, cr, "disposition", str, required=True)}
+    idents = b.items(loc, cr, "identifier")
+    if not idents or not isinstance(idents[0].get("value"), str):
+        b.fail(f"{loc}.identifier[0].value", "is required (the denial reference)")
+    denial["reference"] = idents[0]["value"]
+    codes = []
+    for i, adj in enumerate(b.items(loc, cr, "adjudication")):
+        reason = b.get(f"{loc}.adjudication[{i}]", adj, "reason", dict) or {}
+        for j, c in enumerate(b.items(f"{loc}.adjudication[{i}].reason", reason, "coding")):
+            if c.get("system") == DENIAL_CODE_SYSTEM:
+                codes.append(b.get(f"{loc}.adjudication[{i}].reason.coding[{j}]", c, "code", str, required=True))
+    if codes:
+        denial["codes"] = codes
+    for i, ext in enumerate(b.items(loc, cr, "extension")):
+        if ext.get("url") != EXT_DENIAL:
+            continue
+        for j, sub in enumerate(b.items(f"{loc}.extension[{i}]", ext, "extension")):
+            key = sub.get("url")
+            if key in _DENIAL_EXTRAS:
+                denial[key] = b.get(f"{loc}.extension[{i}].extension[{j}]", sub, _DENIAL_EXTRAS[key],
+                                    (int, bool, str), required=True)  # fmt: skip
+    return denial
 
 
 def _letter(b: _Bundle, data: dict[str, Any]) -> dict[str, Any]:

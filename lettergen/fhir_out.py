@@ -27,6 +27,8 @@ from lettergen.fhir_in import (
     BASE,
     CASE_ID_SYSTEM,
     CPT,
+    DENIAL_CODE_SYSTEM,
+    EXT_DENIAL,
     EXT_LATERALITY,
     EXT_PLAN_STATE,
     EXT_POLICY_SET,
@@ -163,11 +165,50 @@ def case_entries(case: Case) -> list[Resource]:
         entries.append(_entry(cid, f"service-{s.code}", _service_request(case, s.code)))
     for fact_id, fact in case.facts.items():
         entries.append(_entry(cid, f"fact-{fact_id}", _fact_resource(case, fact_id, fact)))
+    if case.denial is not None:
+        entries.append(_entry(cid, "denial", _claim_response(case)))
     for i, enc in enumerate(case.enclosures):
         doc: Resource = {"resourceType": "DocumentReference", "status": "current", "description": enc}
         doc["content"] = [{"attachment": {"title": enc}}]
         entries.append(_entry(cid, f"enclosure-{i}", doc))
     return entries
+
+
+def _claim_response(case: Case) -> Resource:
+    """The denial as a ClaimResponse (see ``fhir_in`` for the mapping)."""
+    d = case.denial
+    assert d is not None
+    cid = case.case_id
+    extras: list[Resource] = [{"url": "level", "valueInteger": d.level}, {"url": "urgent", "valueBoolean": d.urgent}]
+    if d.category:
+        extras.append({"url": "category", "valueCode": d.category})
+    for key in ("notice_date", "received"):
+        value = getattr(d, key)
+        if value is not None:
+            extras.append({"url": key, "valueDate": value.isoformat()})
+    cr: Resource = {
+        "resourceType": "ClaimResponse",
+        "extension": [{"url": EXT_DENIAL, "extension": extras}],
+        "identifier": [{"value": d.reference}],
+        "status": "active",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "use": "claim",
+        "patient": _ref(cid, "patient"),
+        "created": d.date.isoformat(),
+        "insurer": _ref(cid, "payer"),
+        "outcome": "complete",
+        "disposition": d.reason,
+    }
+    if d.codes:
+        cr["adjudication"] = [
+            {
+                "category": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": "submitted"}]
+                },
+                "reason": {"coding": [{"system": DENIAL_CODE_SYSTEM, "code": c} for c in d.codes]},
+            }
+        ]
+    return cr
 
 
 def _service_request(case: Case, code: str) -> Resource:

@@ -58,9 +58,9 @@ def test_every_example_round_trips_through_a_bundle(example: Path) -> None:
 
     case = api.load_case(example).case
     bundle = json.loads(json.dumps(validated(case_bundle(case))))
-    # The denial block has no FHIR mapping yet (a ClaimResponse would carry it); it is compared without it.
+    # The denial, when there is one, travels as a ClaimResponse and comes back whole.
     assert case_from_bundle(bundle, "b.json") == case.model_copy(
-        update={"letter": type(case.letter)(type=case.letter.type), "denial": None}
+        update={"letter": type(case.letter)(type=case.letter.type)}
     )
 
 
@@ -225,3 +225,28 @@ def test_init_format_fhir_is_a_valid_questionnaire(codes: list[str]) -> None:
         assert f"# {fact_id}:" in yaml_out
     choice = [i for i in data["item"] if i["type"] == "choice"]
     assert all(i["answerOption"] for i in choice)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (lambda cr: cr.pop("created"), "(ClaimResponse).created: is required"),
+        (lambda cr: cr.pop("disposition"), "(ClaimResponse).disposition: is required"),
+        (lambda cr: cr.update(identifier=[]), "identifier[0].value"),
+        (lambda cr: cr["adjudication"][0]["reason"]["coding"][0].update(code="ZZ-999"), "denial.codes"),
+    ],
+)
+def test_appeal_case_travels_as_a_claim_response(mutate: Any, fragment: str, tmp_path: Path) -> None:
+    from lettergen.fhir_out import case_bundle
+
+    yaml_case = api.load_case(EXAMPLES / "appeal-erisa-chordoma-biopsy.yaml")
+    bundle = json.loads(json.dumps(case_bundle(yaml_case.case)))
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(bundle))
+    assert api.check(api.load_case(good).case).deadline == api.check(yaml_case.case).deadline
+    cr = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ClaimResponse")
+    mutate(cr)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(bundle))
+    code, _, err = run_cli("check", str(bad))
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
