@@ -142,22 +142,16 @@ def evaluate(rule: Rule, case: Case, questions: dict[str, Question]) -> Tri:
     if isinstance(rule, NotOf):
         inner = evaluate(rule.not_, case, questions)
         return None if inner is None else not inner
-    if isinstance(rule, AllOf):
-        seen_unknown = False
-        for r in rule.all:
-            v = evaluate(r, case, questions)
-            if v is False:
-                return False
-            seen_unknown |= v is None
-        return None if seen_unknown else True
-    assert isinstance(rule, AnyOf)
+    assert isinstance(rule, AllOf | AnyOf)
+    # One value settles the group (false for `all`, true for `any`); otherwise any unknown leaves it unknown.
+    settles, children = (True, rule.any) if isinstance(rule, AnyOf) else (False, rule.all)
     seen_unknown = False
-    for r in rule.any:
+    for r in children:
         v = evaluate(r, case, questions)
-        if v is True:
-            return True
+        if v is settles:
+            return settles
         seen_unknown |= v is None
-    return None if seen_unknown else False
+    return None if seen_unknown else not settles
 
 
 _STATUS: dict[Tri, Status] = {True: "met", False: "not_met", None: "unknown"}

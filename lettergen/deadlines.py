@@ -195,47 +195,32 @@ def _rule(case: Case, denial: Denial, letter_type: str | None) -> Rule | None:
     return table.get(level)
 
 
+# The urgent path of a level: (plans, kind of the standard rule) -> (expedited kind, decision time, added citations).
+# A decision time of None means the expedited path exists but lettergen holds no verified time for it.
+_EXPEDITED: tuple[tuple[frozenset[str], str, str, str | None, tuple[str, ...]], ...] = (
+    (frozenset(GROUP_PLANS), "internal_appeal", "expedited_internal_appeal", "72 hours",
+     (f"{ERISA}.urgent-appeal-decision", f"{ERISA}.urgent-care-definition")),
+    (frozenset(GROUP_PLANS), "external_review", "expedited_external_review", "72 hours",
+     (f"{ACA}.expedited-external-review",)),
+    (frozenset({"medicaid"}), "medicaid_plan_appeal", "expedited_medicaid_appeal", "72 hours",
+     (f"{MEDICAID}.expedited-resolution",)),
+    (frozenset({"medicare_advantage"}), "ma_reconsideration", "expedited_ma_reconsideration", None, ()),
+)  # fmt: skip
+
+
 def _expedite(rule: Rule, case: Case) -> Rule:
     """The urgent path for the same level: who decides how fast, with its citations; or a note that none is held."""
     plan = case.payer.plan_type
-    if plan in GROUP_PLANS and rule.kind == "internal_appeal":
-        return _with(
-            rule,
-            kind="expedited_internal_appeal",
-            decision_within="72 hours",
-            citations=(*rule.citations, f"{ERISA}.urgent-appeal-decision", f"{ERISA}.urgent-care-definition"),
-        )
-    if plan in GROUP_PLANS and rule.kind == "external_review":
-        return _with(
-            rule,
-            kind="expedited_external_review",
-            decision_within="72 hours",
-            citations=(*rule.citations, f"{ACA}.expedited-external-review"),
-        )
-    if plan == "medicaid" and rule.kind == "medicaid_plan_appeal":
-        return _with(
-            rule,
-            kind="expedited_medicaid_appeal",
-            decision_within="72 hours",
-            citations=(*rule.citations, f"{MEDICAID}.expedited-resolution"),
-        )
-    if plan == "medicare_advantage" and rule.kind == "ma_reconsideration":
-        return _with(
-            rule,
-            kind="expedited_ma_reconsideration",
-            notes=(
-                *rule.notes,
-                "An expedited reconsideration may be requested; lettergen holds no verified decision time for it.",
-            ),
-        )
-    return _with(
-        rule,
-        expedited=False,
-        notes=(
-            *rule.notes,
-            "The case is marked urgent, but lettergen holds no verified expedited rule for this level.",
-        ),
-    )
+    for plans, kind, fast_kind, within, cites in _EXPEDITED:
+        if plan in plans and rule.kind == kind:
+            if within is None:
+                note = (
+                    "An expedited reconsideration may be requested; lettergen holds no verified decision time for it."
+                )
+                return _with(rule, kind=fast_kind, notes=(*rule.notes, note))
+            return _with(rule, kind=fast_kind, decision_within=within, citations=(*rule.citations, *cites))
+    note = "The case is marked urgent, but lettergen holds no verified expedited rule for this level."
+    return _with(rule, expedited=False, notes=(*rule.notes, note))
 
 
 def _with(rule: Rule, **changes: object) -> Rule:
