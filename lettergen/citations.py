@@ -18,6 +18,8 @@ SourceType = Literal[
     "payer_policy",
     "regulation",
     "journal_article",
+    "conference_abstract",  # a meeting abstract: weaker evidence than a peer-reviewed article
+    "reference_work",  # a clinical reference (e.g. an online textbook chapter), not primary research
     "code_set",
     "coverage_determination",
 ]
