@@ -14,20 +14,27 @@ EXAMPLES = ROOT / "examples"
 CHORDOMA = EXAMPLES / "chordoma-gluteal-mass.yaml"
 
 
+_REAL_CONNECT = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: object) -> object:
+    host = address[0] if isinstance(address, tuple) else address
+    if (isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1"))) or (
+        self.family == socket.AF_UNIX
+    ):
+        return _REAL_CONNECT(self, address)  # type: ignore[arg-type]
+    raise RuntimeError(f"test tried to reach the network: {address!r}")
+
+
+# Tests never reach the network, from collection on (an import at collection time is guarded too): any
+# connection beyond loopback fails loudly. Set here, once, for the whole session.
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+
+
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Tests never reach the network: any connection beyond loopback fails loudly."""
-    real_connect = socket.socket.connect
-
-    def guarded(self: socket.socket, address: object) -> object:
-        host = address[0] if isinstance(address, tuple) else address
-        if (
-            isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1"))
-        ) or self.family == socket.AF_UNIX:
-            return real_connect(self, address)  # type: ignore[arg-type]
-        raise RuntimeError(f"test tried to reach the network: {address!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
+def no_network() -> Iterator[None]:
+    """Every test runs with the guard in place (a test that swapped it out gets it back)."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     yield
 
 
