@@ -43,14 +43,16 @@ def load_case(source: str | Path, *, kb: KnowledgeBase | None = None, text: str 
     return LoadedCase(case=case, sha256=_sha256(text), file=file)
 
 
-def check(case: Case, kb: KnowledgeBase | None = None) -> Decision:
-    """The deterministic decision for every requested code."""
+def check(case: Case, kb: KnowledgeBase | None = None, letter_type: str | None = None) -> Decision:
+    """The deterministic decision for every requested code; with a denial, the appeal deadline too
+    (for ``letter_type`` when it names the appeal being drafted)."""
     kb = kb or load_kb()
     decision = decide(case, kb)
     if case.denial is not None:
         from lettergen.deadlines import compute_deadline
 
-        decision = decision.model_copy(update={"deadline": compute_deadline(case, kb)})
+        deadline = compute_deadline(case, kb, letter_type=letter_type)
+        decision = decision.model_copy(update={"deadline": deadline})
     return decision
 
 
@@ -101,6 +103,7 @@ def draft(
 
     ``redact_ledger`` stores hashes in place of the patient identifiers in the ledger (see lettergen.redact).
     """
+    from lettergen.appeals import APPEAL_TYPES, build_appeal
     from lettergen.claims import build_material
     from lettergen.ledger import PolishRecord, build_ledger
     from lettergen.render import render_letter
@@ -112,20 +115,16 @@ def draft(
     case = loaded.case
     ltype = letter_type or case.letter.type
     when = resolve_date(case, letter_date)
-    decision = check(case, kb)
-    if ltype in ("appeal", "external_review", "peer_to_peer") and case.denial is None:
+    answers_denial = ltype in APPEAL_TYPES
+    if answers_denial and case.denial is None:
         raise UsageError(f"--type {ltype}: the case has no denial block to answer")
     render_fmt = fmt if fmt in ("md", "txt", "html") else ("html" if fmt in ("pdf", "docx") else "txt")
     if voice not in ("physician", "patient"):
         raise UsageError(f"--voice: '{voice}' is not physician or patient")
-    appeal = None
-    if ltype in ("appeal", "external_review", "peer_to_peer"):
-        from lettergen.appeals import build_appeal
-        from lettergen.deadlines import compute_deadline
-
-        decision = decision.model_copy(update={"deadline": compute_deadline(case, kb, letter_type=ltype)})
+    decision = check(case, kb, letter_type=ltype if answers_denial else None)
     material = build_material(case, decision, kb, when)
-    if ltype in ("appeal", "external_review", "peer_to_peer"):
+    appeal = None
+    if answers_denial:
         assert decision.deadline is not None
         appeal = build_appeal(case, material, kb, decision.deadline)
     letter = render_letter(material, kb, ltype, render_fmt, voice=voice, ap=appeal)
