@@ -42,33 +42,18 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path) -> None:
     work.mkdir()
     case = work / "case.yaml"
     case.write_text(CHORDOMA.read_text())
-    proc = subprocess.run(
-        [str(py), "-m", "lettergen", "check", "case.yaml"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(py), *args], cwd=work, env=env, capture_output=True, text=True, check=False)
+
+    proc = run("-m", "lettergen", "check", "case.yaml")
     assert proc.returncode == 0, proc.stderr
     assert "20206  met" in proc.stdout
-    proc = subprocess.run(
-        [str(py), "-m", "lettergen", "draft", "case.yaml", "-o", "out"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = run("-m", "lettergen", "draft", "case.yaml", "-o", "out")
     assert proc.returncode == 0, proc.stderr
     assert (work / "out" / "chordoma-gluteal-001.lmn.md").exists()
     # the data came from the wheel, not from the checkout
-    where = subprocess.run(
-        [str(py), "-c", "import lettergen.kb as k; print(k.data_dir())"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    proc = run("-c", "import lettergen.kb as k; print(k.data_dir())")
+    assert proc.returncode == 0, proc.stderr
+    where = proc.stdout.strip()
     assert str(fresh_site) in where and "_data" in where
