@@ -250,9 +250,13 @@ def case_from_mapping(data: dict[str, Any], file: str) -> Case:
 
 def parse_case(text: str, file: str) -> Case:
     """Parse case text (YAML, JSON, or a FHIR R4 Bundle) into a Case; errors name the file and field."""
-    data = parse_mapping(text, file, CaseError, json_only=file.lower().endswith(".json"))
+    return case_from_data(parse_mapping(text, file, CaseError, json_only=file.lower().endswith(".json")), file)
+
+
+def case_from_data(data: dict[str, Any], file: str) -> Case:
+    """A parsed case file or request body: lettergen's case mapping, or a FHIR R4 Bundle."""
     if data.get("resourceType") == "Bundle":
-        from lettergen.fhir_in import case_from_bundle  # optional extra, only for FHIR input
+        from lettergen.fhir_in import case_from_bundle  # only for FHIR input
 
         return case_from_bundle(data, file)
     return case_from_mapping(data, file)

@@ -109,7 +109,7 @@ def create_app(*, cors_origins: tuple[str, ...] = (), max_body: int = MAX_BODY) 
         raise MissingExtra("server", "lettergen serve") from None
 
     from lettergen import api
-    from lettergen.case import Case, case_from_mapping
+    from lettergen.case import case_from_data
     from lettergen.criteria import check_facts
     from lettergen.errors import CaseError, EnvironmentProblem, InputError, LettergenError, ValidationFailed
     from lettergen.kb import load_kb
@@ -145,12 +145,7 @@ def create_app(*, cors_origins: tuple[str, ...] = (), max_body: int = MAX_BODY) 
 
     def load(body: dict[str, Any]) -> api.LoadedCase:
         file = "request"
-        if body.get("resourceType") == "Bundle":
-            from lettergen.fhir_in import case_from_bundle
-
-            case: Case = case_from_bundle(body, file)
-        else:
-            case = case_from_mapping(body, file)
+        case = case_from_data(body, file)
         check_facts(case, kb, file)
         canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return api.LoadedCase(case=case, sha256=sha256_text(canonical), file=file)
