@@ -17,7 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict
@@ -138,10 +139,6 @@ class _Recorder:
             )
         )
 
-    def block(self, sid: str, caller: Callable[[], Any]) -> Markup:
-        """``{% call S("id") %}words{% endcall %}``: a structural sentence, without a macro in between."""
-        return self.structural(sid, caller())
-
     def structural(self, sid: str, content: Any) -> Markup:
         text = Markup(content).unescape() if self.fmt == "html" else str(content)
         return self._add(
@@ -174,14 +171,15 @@ class _Fmt:
             return Markup(t + "\n\n")
         return Markup(t.upper() + "\n" + rule * len(t) + "\n\n")
 
-    # Block helpers are Python, not Jinja macros: a letter calls them a few hundred times and a macro
-    # call costs several times more than a function call. Each takes the ``caller`` of ``{% call %}``.
-    def para(self, caller: Callable[[], Any]) -> Markup | str:
-        body = _squash(caller())
+    # Block helpers are Python filters used as ``{% filter para %}...{% endfilter %}``. A letter uses them
+    # a few hundred times; a filter block renders inline, while a macro or a ``{% call %}`` block builds
+    # and invokes a Jinja Macro each time, which costs several times more.
+    def para(self, content: Any) -> Markup | str:
+        body = _squash(content)
         return Markup("<p>") + body + Markup("</p>\n") if self.name == "html" else body + "\n\n"
 
-    def lines(self, cls: str = "block", *, caller: Callable[[], Any]) -> Markup | str:
-        rows = [r.strip() for r in caller().strip().split("\n") if r.strip()]
+    def lines(self, content: Any, cls: str = "block") -> Markup | str:
+        rows = [r.strip() for r in content.strip().split("\n") if r.strip()]
         if self.name == "html":
             return Markup('<p class="') + cls + Markup('">') + Markup("<br>\n").join(rows) + Markup("</p>\n")
         sep = "  \n" if self.name == "md" else "\n"
@@ -190,14 +188,14 @@ class _Fmt:
     def _wrap(self, tag: str, body: Markup | str) -> Markup | str:
         return Markup(f"<{tag}>\n") + body + Markup(f"</{tag}>\n") if self.name == "html" else body + "\n"
 
-    def ul(self, caller: Callable[[], Markup | str]) -> Markup | str:
-        return self._wrap("ul", caller())
+    def ul(self, content: Markup | str) -> Markup | str:
+        return self._wrap("ul", content)
 
-    def ol(self, caller: Callable[[], Markup | str]) -> Markup | str:
-        return self._wrap("ol", caller())
+    def ol(self, content: Markup | str) -> Markup | str:
+        return self._wrap("ol", content)
 
-    def li(self, n: int | None = None, *, caller: Callable[[], Any]) -> Markup | str:
-        body = _squash(caller())
+    def li(self, content: Any, n: int | None = None) -> Markup | str:
+        body = _squash(content)
         if self.name == "html":
             return Markup("<li>") + body + Markup("</li>\n")
         return (f"{n}. " if n is not None else "- ") + body + "\n"
@@ -208,6 +206,13 @@ class _Fmt:
         if self.name == "html":
             return Markup(f"<strong>{escape(text)}</strong>")
         return Markup(str(text))
+
+
+@pass_context
+def _structural_filter(ctx: Context, content: Any, sid: str) -> Markup:
+    """``{% filter S("id") %}words{% endfilter %}``: a structural sentence, recorded by this render's recorder."""
+    rec: _Recorder = ctx["recorder"]
+    return rec.structural(sid, content)
 
 
 def _squash(text: str) -> Markup | str:
@@ -249,7 +254,8 @@ def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
         auto_reload=False,
     )
     f = _Fmt(fmt)
-    env.globals.update(fmt=f, h=f.h, bold=f.bold, squash=_squash, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li)
+    env.globals.update(fmt=f, h=f.h, bold=f.bold, squash=_squash)
+    env.filters.update(S=_structural_filter, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li)
     return env
 
 
@@ -281,7 +287,7 @@ def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: 
             kb=kb,
             say=rec.say,
             structural=rec.structural,
-            S=rec.block,
+            recorder=rec,
             references=lambda: [kb.sources[s] for s in rec.sources],
             **extra,
         )
