@@ -226,3 +226,16 @@ def test_offline_path_never_imports_litellm(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_cost_is_recorded_when_litellm_knows_the_price(fake: FakeLLM, tmp_path: Path) -> None:
+    # The fake answers any unknown behaviour faithfully; litellm prices gpt-4o-mini from its local cost map.
+    d = polish(fake, tmp_path, "gpt-4o-mini")
+    rec = d.ledger.polish
+    import litellm  # already imported by the polisher, with the local cost map
+
+    price = litellm.model_cost["gpt-4o-mini"]
+    expected = rec.tokens_in * price["input_cost_per_token"] + rec.tokens_out * price["output_cost_per_token"]
+    assert rec.status == "ok" and rec.tokens_in > 0 and rec.tokens_out > 0
+    assert rec.cost_usd == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    assert offline().ledger.polish.cost_usd is None
