@@ -165,6 +165,7 @@ def run_case(file: str) -> CaseResult:
     from lettergen import api
     from lettergen.errors import CaseError
     from lettergen.kb import load_kb
+    from lettergen.ledger import CAN_SYNC_ALL
     from lettergen.yamlio import read_text
 
     options, out = _OPTIONS, _OUT
@@ -190,7 +191,7 @@ def run_case(file: str) -> CaseResult:
             redact_ledger=options.redact_ledger,
             polish=options.polisher,
         )
-        result.write(out)
+        result.write(out, durable=not CAN_SYNC_ALL)  # run_batch syncs once before the report
         return CaseResult(file, case_id, "ok", _verdicts(result.decision))
     except ValidationFailed as exc:
         return CaseResult(file, case_id, "failed", error=str(exc), kind="validation")
@@ -326,6 +327,7 @@ def run_batch(
     from lettergen.api import EXTENSIONS
     from lettergen.errors import UsageError
     from lettergen.kb import load_kb
+    from lettergen.ledger import CAN_SYNC_ALL, sync_all
     from lettergen.render import LETTER_TYPES
 
     options = options or BatchOptions()
@@ -349,6 +351,8 @@ def run_batch(
                 on_result(r)
             if r.kind == "environment":
                 raise OutputError(r.error or f"{out_dir}: cannot write output")
+        if CAN_SYNC_ALL:
+            sync_all()  # the letters are on disk before the report says they were written
         summary.reports = report.commit()
     except BaseException:
         report.discard()

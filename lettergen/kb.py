@@ -27,8 +27,12 @@ _PKG = Path(__file__).resolve().parent
 
 def data_dir() -> Path:
     env = os.environ.get("LETTERGEN_DATA")
-    if env:
-        return Path(env)
+    return Path(env) if env else _installed_data_dir()
+
+
+@cache
+def _installed_data_dir() -> Path:
+    # A wheel carries the data in lettergen/_data; a source checkout has it beside the package.
     packaged = _PKG / "_data"
     return packaged if packaged.is_dir() else _PKG.parent
 

@@ -263,9 +263,13 @@ def templates_dir() -> Path:
     return data_dir() / "templates"
 
 
-def template_name(letter_type: str, fmt: str) -> str:
-    specific = templates_dir() / f"{letter_type}.{fmt}.j2"
-    return specific.name if specific.exists() else f"{letter_type}.j2"
+@cache
+def _template_name(root: str, letter_type: str, fmt: str) -> str | None:
+    """The template for a letter type and format (a format-specific one first), or None; looked up once."""
+    for name in (f"{letter_type}.{fmt}.j2", f"{letter_type}.j2"):
+        if (Path(root) / name).exists():
+            return name
+    return None
 
 
 def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: str, **extra: Any) -> Letter:
@@ -274,8 +278,8 @@ def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: 
     if fmt not in TEXT_FORMATS:
         raise UsageError(f"--format: '{fmt}' is not a text format ({', '.join(TEXT_FORMATS)})")
     root = templates_dir()
-    name = template_name(letter_type, fmt)
-    if not (root / name).exists():
+    name = _template_name(str(root), letter_type, fmt)
+    if name is None:
         raise UsageError(f"--type: no template for letter type '{letter_type}' yet")
     rec = _Recorder(fmt=fmt, kb=kb)
     env = _env(str(root), fmt)

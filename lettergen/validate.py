@@ -268,10 +268,12 @@ _RULE6_HINTS = (
 )
 
 
+_RULE6_HINT = re.compile("|".join(map(re.escape, _RULE6_HINTS)))
+
+
 def _might_break_rule6(text: str) -> bool:
     """A cheap necessary condition for either rule-6 pattern to match (they are costly to search)."""
-    low = text.lower()
-    return any(h in low for h in _RULE6_HINTS)
+    return _RULE6_HINT.search(text.lower()) is not None
 
 
 def template_text_issues(sentences: Iterable[Sentence], case: Case) -> list[Issue]:

@@ -6,17 +6,20 @@ import csv
 import errno
 import io
 import json
+import os
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import CHORDOMA, EXAMPLES, run_cli
 
-from lettergen import batch
+from lettergen import api, batch
 from lettergen.batch import BatchOptions, CaseResult, run_batch
 from lettergen.errors import OutputError
 
+DAY = date(2026, 11, 21)
 GOOD = ["chordoma-gluteal-mass.yaml", "biopsy-sacral-lesion.yaml", "proton-sacral-chordoma.yaml"]
 
 
@@ -216,3 +219,32 @@ def test_progress_bar_only_on_a_terminal(stream: io.StringIO, drawn: bool) -> No
         tick(CaseResult("a.yaml", "a", "ok"))
         tick(CaseResult("b.yaml", None, "failed", error="x", kind="input"))
     assert bool(stream.getvalue()) is drawn
+
+
+def _count_syncs(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    calls: dict[str, list[str]] = {"fsync": [], "sync": [], "report": []}
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls["fsync"].append(str(fd)), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "sync", lambda: calls["sync"].append(str(len(calls["report"]))))
+
+    def replace(src: Any, dst: Any) -> None:
+        if Path(dst).name in (batch.REPORT_CSV, batch.REPORT_JSON):
+            calls["report"].append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return calls
+
+
+def test_batch_syncs_once_before_the_report_and_draft_fsyncs_each_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_syncs(monkeypatch)
+    summary = run_batch(_cases(tmp_path, bad=False), tmp_path / "out", options=BatchOptions(letter_date=DAY))
+    assert summary.status["ok"] == 3
+    # no fsync per letter; one sync, made while no report had been renamed into place yet
+    assert calls["fsync"] == [] and calls["sync"] == ["0"] and len(calls["report"]) == 2
+
+    calls["fsync"].clear()
+    api.draft(api.load_case(CHORDOMA), letter_date=DAY).write(tmp_path / "one")
+    assert len(calls["fsync"]) == 2  # a single draft makes its letter and ledger durable itself
