@@ -19,13 +19,22 @@ class _StrictLoader(_Base):  # type: ignore[misc]
     """Safe loader that rejects duplicate keys (a silent overwrite hides a typo)."""
 
 
+def _key(key: Any, seen: Any, node: Any) -> Any:
+    try:
+        duplicate = key in seen
+    except TypeError:  # a list or mapping used as a key
+        raise yaml.constructor.ConstructorError(
+            None, None, "a mapping key must be a plain value", node.start_mark
+        ) from None
+    if duplicate:
+        raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", node.start_mark)
+    return key
+
+
 def _mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
     keys: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in keys:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
-        keys.add(key)
+        keys.add(_key(loader.construct_object(key_node, deep=deep), keys, key_node))
     return dict(loader.construct_pairs(node, deep=deep))
 
 

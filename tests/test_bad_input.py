@@ -41,6 +41,9 @@ RAW: list[tuple[str, str | bytes, str]] = [
     ("binary", b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
     ("latin1", "case_id: caf\xe9\n".encode("latin-1"), "not UTF-8"),
     ("dup-key", "case_id: a\ncase_id: b\n", "duplicate key"),
+    ("list-as-key", "? [case_id, x]\n: a\n", "mapping key must be a plain value"),
+    ("mapping-as-key", "? {a: 1}\n: a\n", "mapping key must be a plain value"),
+    ("merge-key", "base: &b {case_id: a}\n<<: *b\n", "not valid YAML"),
     ("bad-json", '{"case_id": ', "not valid"),
 ]
 
