@@ -42,7 +42,7 @@ class BatchOptions:
     letter_date: date | None = None
     redact_ledger: bool = False
     # With a polisher (lettergen.polish.make_polisher) the cases run on threads, ``concurrency`` at a time:
-    # the work is waiting on the model, and the polisher and its cache are shared in one process.
+    # the work is mostly waiting on the model. ``jobs`` > 1 spreads them over that many processes.
     polisher: Any = None
     concurrency: int = 8
 
@@ -296,11 +296,25 @@ def _check_out_dir(out_dir: Path) -> None:
 
 def _results(files: Sequence[str], jobs: int, options: BatchOptions, out_dir: Path) -> Iterator[CaseResult]:
     if options.polisher is not None:
-        from concurrent.futures import ThreadPoolExecutor
-
         _init_worker(options, str(out_dir))
-        with ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix="lettergen-batch") as ex:
-            yield from ex.map(run_case, files)
+        if jobs <= 1 or len(files) <= 1:
+            yield from _polish_files(files, options.concurrency)
+            return
+        from lettergen.polish_pool import run_sharded
+
+        # Shards of each group of files go to the polisher's worker processes (lettergen.polish_pool) and
+        # one stays here; a group is a few rounds of calls, so the report and progress bar keep moving.
+        group = max(1, jobs * options.concurrency * 4)
+        for start in range(0, len(files), group):
+            yield from run_sharded(
+                files[start : start + group],
+                polisher=options.polisher,
+                processes=jobs,
+                concurrency=options.concurrency,
+                options={"batch": options, "out_dir": str(out_dir)},
+                run_here=_polish_files,
+                run_there=_polish_files_there,
+            )
         return
     if jobs <= 1 or len(files) <= 1:
         _init_worker(options, str(out_dir))
@@ -313,6 +327,19 @@ def _results(files: Sequence[str], jobs: int, options: BatchOptions, out_dir: Pa
     chunksize = max(1, min(64, len(files) // (jobs * 8)))
     with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, str(out_dir))) as pool:
         yield from pool.imap(run_case, files, chunksize=chunksize)
+
+
+def _polish_files(files: Sequence[str], threads: int) -> list[CaseResult]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="lettergen-batch") as ex:
+        return list(ex.map(run_case, files))
+
+
+def _polish_files_there(polisher: Any, files: Sequence[str], threads: int, options: dict[str, Any]) -> list[CaseResult]:
+    """In a polish worker process: this shard's cases, written to the batch's output directory."""
+    _init_worker(options["batch"], options["out_dir"])  # its polisher arrives as this worker's own (cheap again)
+    return _polish_files(files, threads)
 
 
 def run_batch(

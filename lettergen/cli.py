@@ -368,7 +368,10 @@ def eval_guardrails(as_json: JsonOpt = False) -> None:
 def batch(
     cases: Annotated[list[Path], typer.Argument(help="Case files.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output directory (letters, ledgers, report).")],
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (1 runs in-process).")] = 1,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", help="Worker processes (1 runs in-process); with --polish they share the calls."),
+    ] = 1,
     letter_type: Annotated[str | None, typer.Option("--type", help="Letter type for every case.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="md|txt|html|pdf|docx|fhir")] = "md",
     on: Annotated[str | None, typer.Option("--date", help="Letter date, YYYY-MM-DD.")] = None,
@@ -394,8 +397,12 @@ def batch(
         polisher=_polisher(polish, model, api_base),
         concurrency=concurrency,
     )
-    with progress(len(cases)) as tick:
-        summary = batch_mod.run_batch(cases, out, jobs=jobs, options=options, on_result=tick)
+    try:
+        with progress(len(cases)) as tick:
+            summary = batch_mod.run_batch(cases, out, jobs=jobs, options=options, on_result=tick)
+    finally:
+        if options.polisher is not None:
+            options.polisher.close_workers()
     print_summary(summary)
     code = summary.exit_code()
     if code:

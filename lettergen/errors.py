@@ -36,6 +36,18 @@ class LettergenError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take their own constructor arguments, so pickle rebuilds from the state instead:
+        # an error raised in a polish worker process reaches the caller as itself.
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[LettergenError], state: dict[str, Any]) -> LettergenError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
 
 class InputError(LettergenError):
     """The user must fix an input file or a flag."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from lettergen.case import Case
 from lettergen.claims import fact_value_text
@@ -131,8 +132,13 @@ def outside_tokens(text: str, fn: Callable[[str], str]) -> str:
 
 
 def _alternation(values: list[str], bounded: bool) -> re.Pattern[str] | None:
-    if not values:
-        return None
+    return _compiled_alternation(tuple(values), bounded) if values else None
+
+
+@lru_cache(maxsize=256)
+def _compiled_alternation(values: tuple[str, ...], bounded: bool) -> re.Pattern[str]:
+    # Cached: a batch polishes many letters of one case shape, and escaping and compiling the case's
+    # values cost more than locking the letter's sentences.
     body = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
     return re.compile(rf"(?<![\w⟦])(?:{body})(?![\w⟧])" if bounded else f"(?:{body})")
 
@@ -156,7 +162,10 @@ class Locker:
 
     def lock(self, text: str) -> str:
         for rx, kind in self._passes:
-            text = outside_tokens(text, self._substituter(rx, kind))
+            # Most passes find nothing in most sentences; a match between tokens is also a match in the
+            # whole text (tokens are bracketed by non-word marks), so one search decides whether to split.
+            if rx.search(text) is not None:
+                text = outside_tokens(text, self._substituter(rx, kind))
         return text
 
     def _substituter(self, rx: re.Pattern[str], kind: str) -> Callable[[str], str]:

@@ -20,6 +20,7 @@ import gc
 import json
 import os
 import re
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from lettergen.validate import atoms, header_text, validate_letter
 
 if TYPE_CHECKING:
     from lettergen.api import Draft, LoadedCase
+    from lettergen.polish_pool import Workers
 
 
 class ModelUnavailable(EnvironmentProblem):
@@ -125,6 +127,32 @@ class Polisher:
         self._lt = import_litellm()
         root = settings.cache_dir or default_cache_dir()
         self._cache = ResponseCache(root) if settings.use_cache else None
+        self._workers: Workers | None = None
+        self._workers_lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A polisher reaches a worker process as its settings; the worker builds (once) its own.
+        from lettergen.polish_pool import shared_polisher
+
+        return (shared_polisher, (self.settings,))
+
+    # -- worker processes (lettergen.polish_pool) ----------------------------------------------------
+    def workers(self, n: int) -> Workers:
+        """At least ``n`` worker processes for this polisher's settings, started once and kept."""
+        from lettergen.polish_pool import Workers
+
+        with self._workers_lock:
+            if self._workers is None or self._workers.n < n:
+                if self._workers is not None:
+                    self._workers.close()
+                self._workers = Workers(self.settings, n)
+            return self._workers
+
+    def close_workers(self) -> None:
+        with self._workers_lock:
+            if self._workers is not None:
+                self._workers.close()
+                self._workers = None
 
     # -- the one place that talks to the model ------------------------------------------------------
     def _transient(self, exc: BaseException) -> bool:
@@ -327,12 +355,15 @@ def polish_many(
     kb: KnowledgeBase | None = None,
     strict: bool = True,
     polisher: Polisher | None = None,
+    processes: int = 1,
     **options: Any,
 ) -> list[Draft | LettergenError]:
     """Draft and polish many letters with at most ``concurrency`` model calls in flight.
 
     Returns one result per case, in order: the Draft, or the LettergenError that case raised (one bad
     case never stops the others). ``options`` are :class:`PolishSettings` fields (timeout, cache_dir...).
+    ``processes`` > 1 spreads the cases over that many processes (:mod:`lettergen.polish_pool`); their
+    workers stay with the polisher for later calls.
     """
     from lettergen import api
     from lettergen.kb import load_kb
@@ -348,5 +379,15 @@ def polish_many(
         except LettergenError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="lettergen-polish") as pool:
-        return list(pool.map(one, cases))
+    def run_here(items: Sequence[LoadedCase | Case], threads: int) -> list[Draft | LettergenError]:
+        with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="lettergen-polish") as pool:
+            return list(pool.map(one, items))
+
+    if processes <= 1:
+        return run_here(cases, concurrency)
+    from lettergen.polish_pool import run_sharded
+
+    shard_options = {"letter_type": letter_type, "fmt": fmt, "letter_date": letter_date, "kb": kb, "strict": strict}
+    return run_sharded(
+        cases, polisher=pol, processes=processes, concurrency=concurrency, options=shard_options, run_here=run_here
+    )

@@ -1,0 +1,103 @@
+"""Polishing over worker processes: the same letters as in one process, errors and all, in order."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CHORDOMA, EXAMPLES
+
+from lettergen import api
+from lettergen.batch import BatchOptions, run_batch
+from lettergen.errors import CaseError, DataError, LettergenError, MissingExtra, OutputError, ValidationFailed
+from lettergen.polish import Polisher, make_polisher, polish_many
+from lettergen.polish_pool import shared_polisher, split
+from tests.fake_llm import FakeLLM
+
+DAY = date(2026, 11, 21)
+GOOD = ["chordoma-gluteal-mass.yaml", "biopsy-sacral-lesion.yaml", "proton-sacral-chordoma.yaml"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeLLM]:
+    srv = FakeLLM().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def polisher(server: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Polisher]:
+    # One polisher for the module, so that its worker process (spawned, importing litellm) starts once.
+    pol = make_polisher("openai/faithful", api_base=server.url, cache_dir=tmp_path_factory.mktemp("cache"),
+                        use_cache=False, timeout=5.0, attempts=2, backoff=0.01)  # fmt: skip
+    yield pol
+    pol.close_workers()
+
+
+@pytest.mark.parametrize(
+    ("total", "parts", "shares"),
+    [(16, 2, [8, 8]), (5, 2, [3, 2]), (7, 3, [3, 2, 2]), (1, 3, [1, 1, 1]), (4, 4, [1, 1, 1, 1])],
+)
+def test_split_shares_concurrency(total: int, parts: int, shares: list[int]) -> None:
+    assert split(total, parts) == shares
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        CaseError("case.yaml", "patient.name", "is required"),
+        DataError("criteria/x.yaml", "rules", "broken"),
+        MissingExtra("llm", "--polish"),
+        OutputError("out: cannot write output"),
+        ValidationFailed("letter failed", ["issue"]),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_errors_cross_a_process_boundary_as_themselves(err: LettergenError) -> None:
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err) and str(back) == str(err) and back.__dict__ == err.__dict__
+    assert back.exit_code == err.exit_code
+
+
+def test_a_polisher_crosses_as_its_settings(polisher: Polisher) -> None:
+    back = pickle.loads(pickle.dumps(polisher))
+    assert back.settings == polisher.settings
+    assert back is shared_polisher(polisher.settings)  # built once per process, then reused
+
+
+def _summary(result: Any) -> Any:
+    if isinstance(result, LettergenError):
+        return (type(result).__name__, str(result))
+    return (result.case.case_id, result.text, result.ledger.polish.status, sorted(result.ledger.polish.accepted))
+
+
+def test_two_processes_give_the_same_letters_in_order(polisher: Polisher) -> None:
+    items: list[Any] = [api.load_case(EXAMPLES / name) for name in GOOD * 2]
+    case = api.load_case(CHORDOMA).case
+    appeal = case.model_copy(update={"letter": case.letter.model_copy(update={"type": "appeal"})})
+    items.insert(3, appeal)  # an appeal with no denial on file: an input error, raised in the worker
+    one = polish_many(items, model="", polisher=polisher, concurrency=4, letter_date=DAY, strict=False)
+    two = polish_many(items, model="", polisher=polisher, concurrency=4, letter_date=DAY, strict=False, processes=2)
+    assert [_summary(r) for r in two] == [_summary(r) for r in one]
+    assert isinstance(two[3], LettergenError)  # the odd-numbered shard ran in the worker
+    assert all(
+        not isinstance(r, LettergenError) and r.ledger.polish.status == "ok" for i, r in enumerate(two) if i != 3
+    )
+
+
+def test_batch_polish_with_jobs_writes_every_letter(polisher: Polisher, tmp_path: Path) -> None:
+    files = [EXAMPLES / name for name in GOOD]
+    out = tmp_path / "out"
+    summary = run_batch(files, out, jobs=2, options=BatchOptions(letter_date=DAY, polisher=polisher, concurrency=2))
+    assert summary.status["ok"] == 3
+    for name in GOOD:
+        case_id = api.load_case(EXAMPLES / name).case.case_id
+        ledger = json.loads(next(out.glob(f"{case_id}.*.ledger.json")).read_text())
+        assert ledger["polish"]["status"] == "ok" and ledger["polish"]["model"] == "openai/faithful"
+    resumed = run_batch(files, out, jobs=2, options=BatchOptions(letter_date=DAY, polisher=polisher, concurrency=2))
+    assert resumed.status["skipped"] == 3
