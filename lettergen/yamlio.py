@@ -32,10 +32,11 @@ def _key(key: Any, seen: Any, node: Any) -> Any:
 
 
 def _mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
-    keys: set[Any] = set()
-    for key_node, _ in node.value:
-        keys.add(_key(loader.construct_object(key_node, deep=deep), keys, key_node))
-    return dict(loader.construct_pairs(node, deep=deep))
+    out: dict[Any, Any] = {}
+    for key_node, value_node in node.value:  # as SafeConstructor.construct_pairs, checking each key
+        key = _key(loader.construct_object(key_node, deep=deep), out, key_node)
+        out[key] = loader.construct_object(value_node, deep=deep)
+    return out
 
 
 def _timestamp(loader: Any, node: Any) -> Any:
