@@ -101,3 +101,28 @@ def test_batch_polish_with_jobs_writes_every_letter(polisher: Polisher, tmp_path
         assert ledger["polish"]["status"] == "ok" and ledger["polish"]["model"] == "openai/faithful"
     resumed = run_batch(files, out, jobs=2, options=BatchOptions(letter_date=DAY, polisher=polisher, concurrency=2))
     assert resumed.status["skipped"] == 3
+
+
+def _die(polisher: Any, items: Any, threads: int, options: Any) -> list[Any]:
+    import os
+
+    os._exit(1)  # a worker killed mid-shard (out of memory, a signal)
+
+
+def test_a_dead_worker_costs_only_its_pool(polisher: Polisher) -> None:
+    # Runs last in this module: it breaks the polisher's pool on purpose.
+    from lettergen.polish_pool import run_sharded
+
+    items = list(range(6))
+    here: list[list[int]] = []
+
+    def run_here(shard: Any, threads: int) -> list[Any]:
+        here.append(list(shard))
+        return [i * 10 for i in shard]
+
+    out = run_sharded(
+        items, polisher=polisher, processes=2, concurrency=2, options={}, run_here=run_here, run_there=_die
+    )
+    assert out == [0, 10, 20, 30, 40, 50]  # every item, in order
+    assert here == [[0, 2, 4], [1, 3, 5]]  # the dead worker's shard ran here instead
+    assert polisher._workers is None  # the broken pool was dropped; the next call starts a new one
