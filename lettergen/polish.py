@@ -388,6 +388,10 @@ def polish_many(
     from lettergen.polish_pool import run_sharded
 
     shard_options = {"letter_type": letter_type, "fmt": fmt, "letter_date": letter_date, "kb": kb, "strict": strict}
-    return run_sharded(
-        cases, polisher=pol, processes=processes, concurrency=concurrency, options=shard_options, run_here=run_here
-    )
+    try:
+        return run_sharded(
+            cases, polisher=pol, processes=processes, concurrency=concurrency, options=shard_options, run_here=run_here
+        )
+    finally:
+        if polisher is None:  # made here for this call: nobody else will reuse its workers
+            pol.close_workers()

@@ -90,6 +90,17 @@ def test_two_processes_give_the_same_letters_in_order(polisher: Polisher) -> Non
     )
 
 
+def test_workers_of_a_polisher_made_for_one_call_stop_with_it(server: FakeLLM, tmp_path: Path) -> None:
+    import multiprocessing
+
+    before = set(multiprocessing.active_children())
+    items = [api.load_case(EXAMPLES / name) for name in GOOD[:2]]
+    out = polish_many(items, model="openai/faithful", api_base=server.url, concurrency=2, letter_date=DAY,
+                      processes=2, cache_dir=tmp_path, timeout=5.0)  # fmt: skip
+    assert [r.ledger.polish.status for r in out if not isinstance(r, LettergenError)] == ["ok", "ok"]
+    assert set(multiprocessing.active_children()) <= before  # no worker left running
+
+
 def test_batch_polish_with_jobs_writes_every_letter(polisher: Polisher, tmp_path: Path) -> None:
     files = [EXAMPLES / name for name in GOOD]
     out = tmp_path / "out"
