@@ -14,7 +14,7 @@ from lettergen.ledger import ledger_json
 
 GOLDEN = ROOT / "tests" / "golden"
 DATE = date(2026, 11, 21)
-CASES = [("lmn", "md"), ("lmn", "txt"), ("determination", "md"), ("determination", "txt")]
+CASES = [("lmn", "md"), ("lmn", "txt"), ("lmn", "html"), ("determination", "md"), ("determination", "txt")]
 APPEAL = CHORDOMA.parent / "appeal-erisa-chordoma-biopsy.yaml"
 
 
