@@ -1,9 +1,12 @@
 """Rendering: Jinja templates (sandboxed, StrictUndefined) lay out sentences that carry ids.
 
-Every sentence a template emits goes through ``say`` (a claim) or the ``s`` macro (structural
-wording). Each call records the sentence and leaves a placeholder in a *skeleton*; the final text is
-the skeleton with every placeholder replaced by its sentence, escaped for the format. Polishing
-replaces sentence texts by id and assembles again, so the layout can never change.
+Every sentence a template emits goes through the ``say`` filter (a claim: ``{{ claim | say }}``) or
+the ``S`` filter block (structural wording: ``{% filter S("id") %}...{% endfilter %}``). Each records
+the sentence and leaves a placeholder in a *skeleton*; the final text is the skeleton with every
+placeholder replaced by its sentence, escaped for the format. Polishing replaces sentence texts by id
+and assembles again, so the layout can never change. Helpers are filters rather than functions or
+macros because Jinja calls a filter directly, where a call goes through the sandbox's checks and a
+macro or ``{% call %}`` block builds a Macro object each time.
 
 Case text only ever reaches templates as values: it is data, never template source.
 """
@@ -160,7 +163,7 @@ class _Fmt:
     def __init__(self, fmt: str) -> None:
         self.name = fmt
 
-    def h(self, level: int, text: str) -> Markup:
+    def h(self, text: str, level: int) -> Markup:
         t = str(text)
         if self.name == "md":
             return Markup("#" * level + " " + t + "\n\n")
@@ -215,6 +218,13 @@ def _structural_filter(ctx: Context, content: Any, sid: str) -> Markup:
     return rec.structural(sid, content)
 
 
+@pass_context
+def _say_filter(ctx: Context, claim: Claim) -> Markup:
+    """``{{ claim | say }}``: a claim sentence, recorded with its citation marker."""
+    rec: _Recorder = ctx["recorder"]
+    return rec.say(claim)
+
+
 def _squash(text: str) -> Markup | str:
     # Sentences written on separate template lines become one paragraph with single spaces.
     out = " ".join(str(text).split()).replace(_CLOSE + _OPEN, _CLOSE + " " + _OPEN)
@@ -254,8 +264,10 @@ def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
         auto_reload=False,
     )
     f = _Fmt(fmt)
-    env.globals.update(fmt=f, h=f.h, bold=f.bold, squash=_squash)
-    env.filters.update(S=_structural_filter, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li)
+    env.globals.update(fmt=f, squash=_squash)
+    env.filters.update(
+        S=_structural_filter, say=_say_filter, h=f.h, bold=f.bold, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li
+    )
     return env
 
 
@@ -289,7 +301,6 @@ def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: 
             m=material,
             case=material.case,
             kb=kb,
-            say=rec.say,
             structural=rec.structural,
             recorder=rec,
             references=lambda: [kb.sources[s] for s in rec.sources],
