@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, pass_context
-from jinja2.runtime import Context
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict
@@ -211,18 +211,20 @@ class _Fmt:
         return Markup(str(text))
 
 
-@pass_context
-def _structural_filter(ctx: Context, content: Any, sid: str) -> Markup:
+# The recorder of the render under way in this thread (or task). Filters find it here rather than in
+# the template context, so that "_macros.j2" is imported without context: Jinja then builds that module
+# once instead of once per template per letter.
+_RECORDER: ContextVar[_Recorder] = ContextVar("lettergen_recorder")
+
+
+def _structural_filter(content: Any, sid: str) -> Markup:
     """``{% filter S("id") %}words{% endfilter %}``: a structural sentence, recorded by this render's recorder."""
-    rec: _Recorder = ctx["recorder"]
-    return rec.structural(sid, content)
+    return _RECORDER.get().structural(sid, content)
 
 
-@pass_context
-def _say_filter(ctx: Context, claim: Claim) -> Markup:
+def _say_filter(claim: Claim) -> Markup:
     """``{{ claim | say }}``: a claim sentence, recorded with its citation marker."""
-    rec: _Recorder = ctx["recorder"]
-    return rec.say(claim)
+    return _RECORDER.get().say(claim)
 
 
 def _squash(text: str) -> Markup | str:
@@ -295,19 +297,20 @@ def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: 
         raise UsageError(f"--type: no template for letter type '{letter_type}' yet")
     rec = _Recorder(fmt=fmt, kb=kb)
     env = _env(str(root), fmt)
+    token = _RECORDER.set(rec)
     try:
         template = env.get_template(name)
         skeleton = template.render(
             m=material,
             case=material.case,
             kb=kb,
-            structural=rec.structural,
-            recorder=rec,
             references=lambda: [kb.sources[s] for s in rec.sources],
             **extra,
         )
     except TemplateError as exc:  # a broken template is a data problem, not the user's input
         raise DataError(f"templates/{name}", "", f"template error: {exc}") from None
+    finally:
+        _RECORDER.reset(token)
     skeleton = re.sub(r"\n{3,}", "\n\n", skeleton).strip() + "\n"
     return Letter(
         type=letter_type,
