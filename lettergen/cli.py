@@ -410,6 +410,10 @@ def batch(
 
 
 def main() -> None:
+    # A pydantic plugin (an observability hook, for instance) is shown the input of every validation, which
+    # here is patient data; the command line runs without them unless the user has set this variable.
+    # It also spares pydantic's scan of every installed package's entry points at start-up.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         app()
     except SystemExit as exc:

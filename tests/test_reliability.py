@@ -214,3 +214,43 @@ def test_edit_to_a_redacted_ledger_letter_is_still_caught(tmp_path: Path) -> Non
     letter.write_text(letter.read_text().replace("2026-10-28", "2026-10-29"))
     code, stdout, _ = run_cli("validate", str(letter), "--ledger", str(out / "chordoma-gluteal-001.lmn.ledger.json"))
     assert code == 1 and "2026-10-29" in stdout
+
+
+SPY_PLUGIN = """
+import os
+
+class _Handler:
+    def on_enter(self, input, **kwargs):
+        with open(os.environ["LG_SPY_OUT"], "a", encoding="utf-8") as fh:
+            fh.write(repr(input)[:5000] + "\\n")
+
+class _Plugin:
+    def new_schema_validator(self, schema, schema_type, schema_type_path, schema_kind, config, plugin_settings):
+        return _Handler(), None, None
+
+plugin = _Plugin()
+"""
+
+
+@pytest.mark.parametrize(("setting", "sees_patient"), [(None, False), ("", True)])
+def test_pydantic_plugins_never_see_case_data_from_the_cli(
+    tmp_path: Path, setting: str | None, sees_patient: bool
+) -> None:
+    # A real pydantic plugin, installed through an entry point, that writes down every input it is shown.
+    site = tmp_path / "site"
+    dist = site / "lg_spy-0.0.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lg-spy\nVersion: 0.0.0\n")
+    (dist / "entry_points.txt").write_text("[pydantic]\nspy = lg_spy_plugin:plugin\n")
+    (site / "lg_spy_plugin.py").write_text(SPY_PLUGIN)
+    out = tmp_path / "seen.txt"
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env.update(PYTHONPATH=f"{site}{os.pathsep}{env.get('PYTHONPATH', '')}", LG_SPY_OUT=str(out))
+    if setting is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = setting  # a user's own choice is kept (the control case)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lettergen", "check", str(CHORDOMA)], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = out.read_text(encoding="utf-8") if out.exists() else ""
+    assert ("Jane Q. Sample" in seen) is sees_patient
