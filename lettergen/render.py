@@ -174,9 +174,9 @@ class _Fmt:
             return Markup(t + "\n\n")
         return Markup(t.upper() + "\n" + rule * len(t) + "\n\n")
 
-    # Block helpers are Python filters used as ``{% filter para %}...{% endfilter %}``. A letter uses them
-    # a few hundred times; a filter block renders inline, while a macro or a ``{% call %}`` block builds
-    # and invokes a Jinja Macro each time, which costs several times more.
+    # Block helpers are Python filters used as ``{% filter para %}...{% endfilter %}``. A letter uses about
+    # a hundred sentence and layout blocks; a filter block renders inline, while a macro or a ``{% call %}``
+    # block builds and invokes a Jinja Macro each time, which costs several times more.
     def para(self, content: Any) -> Markup | str:
         body = _squash(content)
         return Markup("<p>") + body + Markup("</p>\n") if self.name == "html" else body + "\n\n"
