@@ -1,6 +1,7 @@
 """Polish 100 letters concurrently against a loopback model that answers after 200 ms.
 
     python benchmarks/polish_concurrency.py [--letters 100] [--concurrency 16] [--latency 0.2] [--processes N]
+                                            [--repeat N]
 
 Reports the wall time against the ideal (model calls x latency / concurrency); the target is within 1.3x.
 The letters are the example cases, cycled; the cache is off so that every letter makes its call.
@@ -12,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -40,6 +42,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="default: one per core")
+    ap.add_argument("--repeat", type=int, default=1, help="measured runs (the same workers); the median is reported")
     args = ap.parse_args()
     # The fake model runs in its own process, as a real server would, and counts the requests it answers.
     server = subprocess.Popen(
@@ -64,19 +67,24 @@ def main() -> None:
     # each importing litellm once) when there is more than one.
     polish_many(cases[: 2 * procs], model="", polisher=polisher, concurrency=2 * procs, letter_date=day, strict=False,
                 processes=procs)  # fmt: skip
-    start, cpu = time.perf_counter(), time.process_time()
-    results = polish_many(
-        cases, model="", polisher=polisher, concurrency=args.concurrency, letter_date=day, strict=False,
-        processes=procs,
-    )  # fmt: skip
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    walls, cpus, calls, failed, statuses = [], [], 0, 0, set()
+    for _ in range(max(1, args.repeat)):
+        start, cpu = time.perf_counter(), time.process_time()
+        results = polish_many(
+            cases, model="", polisher=polisher, concurrency=args.concurrency, letter_date=day, strict=False,
+            processes=procs,
+        )  # fmt: skip
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+        calls = sum(r.ledger.polish.calls for r in results if not isinstance(r, Exception))
+        failed += sum(1 for r in results if isinstance(r, Exception))
+        statuses |= {r.ledger.polish.status for r in results if not isinstance(r, Exception)}
     server_cpu = _cpu_seconds(server.pid)
     server.terminate()
     server.wait()
-    calls = sum(r.ledger.polish.calls for r in results if not isinstance(r, Exception))
+    polisher.close_workers()
     ideal = calls * args.latency / args.concurrency
-    failed = sum(1 for r in results if isinstance(r, Exception))
-    statuses = sorted({r.ledger.polish.status for r in results if not isinstance(r, Exception)})
+    wall = statistics.median(walls)
     print(
         json.dumps(
             {
@@ -84,16 +92,18 @@ def main() -> None:
                 "concurrency": args.concurrency,
                 "processes": procs,
                 "latency_s": args.latency,
-                "model_calls": calls,
-                "wall_s": round(wall, 3),
+                "model_calls": calls,  # per run
+                "runs": len(walls),
+                "wall_s": round(wall, 3),  # the median run
                 "ideal_s": round(ideal, 3),
                 "ratio": round(wall / ideal, 3),
+                "ratios": [round(w / ideal, 3) for w in walls],
                 "target_ratio": 1.3,
                 "model_server_cpu_s": server_cpu,  # the fake model shares the machine's cores
-                "client_cpu_s": round(cpu, 3),  # CPU of this process (the worker processes are not counted)
+                "client_cpu_s": round(statistics.median(cpus), 3),  # this process only, not the workers
                 "cores": os.cpu_count(),
                 "failed": failed,
-                "polish_status": statuses,
+                "polish_status": sorted(statuses),
                 "machine": f"{platform.machine()} {platform.system()}, Python {platform.python_version()}",
             },
             indent=2,
