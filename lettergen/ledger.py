@@ -95,15 +95,27 @@ def read_ledger(path: Path) -> Ledger:
         raise InputError(f"{path}: {field}: {msg} (not a lettergen ledger?)") from None
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that it either appears whole or not at all."""
+def _stage(path: Path, data: bytes, durable: bool) -> str:
+    """``data`` in a temporary file beside ``path``, for the caller to rename into place or remove."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that it either appears whole or not at all (an OSError reaches the caller)."""
+    tmp = _stage(path, data, durable=True)
+    try:
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -117,20 +129,13 @@ def write_outputs(files: dict[Path, bytes], *, durable: bool = True) -> None:
     ``durable=False`` skips the per-file fsync; the caller then owes one :func:`sync_all` before it
     reports the files as written (only where :data:`CAN_SYNC_ALL`). ``batch`` does this: a fsync per
     file cost a case about as much as drafting it, and a file torn by a crash before that one sync
-    fails its ledger's hash on resume and is drafted again.
+    fails its ledger's hash on resume and is drafted again. An OSError becomes an OutputError.
     """
     staged: list[tuple[str, Path]] = []
     try:
         for path, data in files.items():
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-                staged.append((tmp, path))
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    if durable:
-                        fh.flush()
-                        os.fsync(fh.fileno())
+                staged.append((_stage(path, data, durable), path))
             except OSError as exc:
                 raise OutputError(f"{path.parent}: cannot write output ({exc.strerror or exc})") from None
         for tmp, path in staged:
