@@ -327,9 +327,9 @@ def init(
     if out is None:
         typer.echo(text, nl=False)
         return
-    from lettergen.ledger import write_atomic
+    from lettergen.ledger import write_outputs
 
-    write_atomic(out, text.encode("utf-8"))
+    write_outputs({out: text.encode("utf-8")})  # an unwritable place is an OutputError (exit 3), as for letters
     typer.echo(f"wrote {out}")
 
 

@@ -65,6 +65,14 @@ def test_init_skeleton_has_every_question(tmp_path: Path) -> None:
     ]
 
 
+def test_init_into_an_unwritable_place_is_an_output_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, _, err = run_cli("init", "--code", "20206", "-o", str(blocker / "case.yaml"))
+    assert code == 3 and "cannot write output" in err and len(err.strip().splitlines()) == 1
+    assert blocker.read_text() == "not a directory" and [p.name for p in tmp_path.iterdir()] == ["a-file"]
+
+
 def test_python_dash_m_works() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "lettergen", "criteria", "list"],
