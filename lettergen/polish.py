@@ -383,8 +383,6 @@ def polish_many(
         with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="lettergen-polish") as pool:
             return list(pool.map(one, items))
 
-    if processes <= 1:
-        return run_here(cases, concurrency)
     from lettergen.polish_pool import run_sharded
 
     shard_options = {"letter_type": letter_type, "fmt": fmt, "letter_date": letter_date, "kb": kb, "strict": strict}
