@@ -108,7 +108,6 @@ def _sentence(**values: Any) -> Sentence:
 @dataclass
 class _Recorder:
     fmt: str
-    kb: KnowledgeBase
     sentences: list[Sentence] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
     sources: list[str] = field(default_factory=list)
@@ -295,7 +294,7 @@ def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: 
     name = _template_name(str(root), letter_type, fmt)
     if name is None:
         raise UsageError(f"--type: no template for letter type '{letter_type}' yet")
-    rec = _Recorder(fmt=fmt, kb=kb)
+    rec = _Recorder(fmt=fmt)
     env = _env(str(root), fmt)
     token = _RECORDER.set(rec)
     try:
