@@ -22,6 +22,7 @@ from lettergen.claims import fact_value_text
 from lettergen.criteria import Decision
 from lettergen.kb import KnowledgeBase
 from lettergen.render import Sentence
+from lettergen.validate import DATE_ATOM, HCPCS_ATOM
 
 TOKEN = re.compile(r"⟦([PT])(\d+)⟧")
 BRACKET = re.compile(r"[⟦⟧]")
@@ -42,11 +43,9 @@ MIN_WORDS = 3  # a sentence with fewer free words than this has nothing to polis
 
 _MARKER = re.compile(r"\[\d+(?:, ?\d+)*\]")
 _QUOTED = re.compile(r"(?<![\w'])'[^'\n]{2,}?'(?![\w'])")
-_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _ICD = re.compile(r"\b[A-TV-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}\b")
-_HCPCS = re.compile(r"\b[A-V]\d{4}\b|\b\d{4}[FTU]\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?[-–]\s?\d+(?:[.,]\d+)*)?%?")
-_PATTERNS = (_MARKER, _QUOTED, _DATE, _ICD, _HCPCS, _NUMBER)
+_PATTERNS = (_MARKER, _QUOTED, DATE_ATOM, _ICD, HCPCS_ATOM, _NUMBER)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 
@@ -131,16 +130,16 @@ def outside_tokens(text: str, fn: Callable[[str], str]) -> str:
     return "".join(out)
 
 
-def _alternation(values: list[str], bounded: bool) -> re.Pattern[str] | None:
-    return _compiled_alternation(tuple(values), bounded) if values else None
+def _alternation(values: list[str]) -> re.Pattern[str] | None:
+    return _compiled_alternation(tuple(values)) if values else None
 
 
 @lru_cache(maxsize=256)
-def _compiled_alternation(values: tuple[str, ...], bounded: bool) -> re.Pattern[str]:
-    # Cached: a batch polishes many letters of one case shape, and escaping and compiling the case's
-    # values cost more than locking the letter's sentences.
+def _compiled_alternation(values: tuple[str, ...]) -> re.Pattern[str]:
+    # Whole words only, never inside a token. Cached: a batch polishes many letters of one case shape,
+    # and escaping and compiling the case's values cost more than locking the letter's sentences.
     body = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
-    return re.compile(rf"(?<![\w⟦])(?:{body})(?![\w⟧])" if bounded else f"(?:{body})")
+    return re.compile(rf"(?<![\w⟦])(?:{body})(?![\w⟧])")
 
 
 class Locker:
@@ -155,7 +154,7 @@ class Locker:
             (_name_parts(case), "P"),
             (case_literals(case, decision, kb), "T"),
         ):
-            rx = _alternation(values, bounded=True)
+            rx = _alternation(values)
             if rx is not None:
                 self._passes.append((rx, kind))
         self._passes += [(rx, "T") for rx in _PATTERNS]

@@ -25,9 +25,11 @@ from lettergen.kb import KnowledgeBase
 from lettergen.render import Letter, Sentence
 
 _MARKER = re.compile(r"\s?\[\d+(?:, \d+)*\]")
-_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+# Dates and CPT/HCPCS codes as the validator counts them; the polish lock (lock.py) tokenises these same
+# patterns, so that a model can never see, and so never change, a date or code the validator checks.
+DATE_ATOM = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _ICD = re.compile(r"\b[A-TV-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}\b|\b[A-TV-Z]\d{2}\b")
-_HCPCS = re.compile(r"\b[A-V]\d{4}\b|\b\d{4}[FTU]\b")
+HCPCS_ATOM = re.compile(r"\b[A-V]\d{4}\b|\b\d{4}[FTU]\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?")
 
 
@@ -70,7 +72,7 @@ def _atoms(text: str) -> tuple[str, ...]:
     # Memoised: the same finding statements and template sentences recur in every letter of a batch.
     text = strip_markers(text)
     out: list[str] = []
-    for rx, kind in ((_DATE, "date"), (_ICD, "code"), (_HCPCS, "code")):
+    for rx, kind in ((DATE_ATOM, "date"), (_ICD, "code"), (HCPCS_ATOM, "code")):
         for m in rx.findall(text):
             out.append(f"{kind}:{m}")
         text = rx.sub(" ", text)
