@@ -75,10 +75,11 @@ class Draft:
         return f"{stem}.{ext}", f"{stem}.ledger.json"
 
     def write(self, out_dir: Path, *, durable: bool = True) -> tuple[Path, Path]:
-        """Write the letter and its ledger, all-or-nothing (``durable``: see ``ledger.write_outputs``)."""
+        """Write the letter and its ledger, all-or-nothing (``durable``: see ``files.write_outputs``)."""
         letter_name, ledger_name = self.filenames()
         paths = (out_dir / letter_name, out_dir / ledger_name)
-        from lettergen.ledger import ledger_json, write_outputs
+        from lettergen.files import write_outputs
+        from lettergen.ledger import ledger_json
 
         ledger = ledger_json(self.ledger).encode("utf-8")
         write_outputs({paths[0]: self.content, paths[1]: ledger}, durable=durable)

@@ -164,8 +164,8 @@ def run_case(file: str) -> CaseResult:
     """Check, draft and write one case; every failure becomes a result, never an exception."""
     from lettergen import api
     from lettergen.errors import CaseError
+    from lettergen.files import CAN_SYNC_ALL
     from lettergen.kb import load_kb
-    from lettergen.ledger import CAN_SYNC_ALL
     from lettergen.yamlio import read_text
 
     options, out = _OPTIONS, _OUT
@@ -353,8 +353,8 @@ def run_batch(
     """Draft every case into ``out_dir``; returns the summary (the report files are in ``out_dir``)."""
     from lettergen.api import EXTENSIONS
     from lettergen.errors import UsageError
+    from lettergen.files import CAN_SYNC_ALL, sync_all
     from lettergen.kb import load_kb
-    from lettergen.ledger import CAN_SYNC_ALL, sync_all
     from lettergen.render import LETTER_TYPES
 
     options = options or BatchOptions()

@@ -327,7 +327,7 @@ def init(
     if out is None:
         typer.echo(text, nl=False)
         return
-    from lettergen.ledger import write_outputs
+    from lettergen.files import write_outputs
 
     write_outputs({out: text.encode("utf-8")})  # an unwritable place is an OutputError (exit 3), as for letters
     typer.echo(f"wrote {out}")

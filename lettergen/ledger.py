@@ -5,11 +5,8 @@ Same inputs and date give a byte-identical ledger: no wall-clock time, no absolu
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lettergen import __version__
 from lettergen.criteria import Decision
-from lettergen.errors import InputError, OutputError
+from lettergen.errors import InputError
 from lettergen.render import Letter, Sentence
 from lettergen.validate import ValidationResult
 
@@ -93,67 +90,6 @@ def read_ledger(path: Path) -> Ledger:
 
         field, msg = first_error(exc)
         raise InputError(f"{path}: {field}: {msg} (not a lettergen ledger?)") from None
-
-
-def _stage(path: Path, data: bytes, durable: bool) -> str:
-    """``data`` in a temporary file beside ``path``, for the caller to rename into place or remove."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return tmp
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that it either appears whole or not at all (an OSError reaches the caller)."""
-    tmp = _stage(path, data, durable=True)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_outputs(files: dict[Path, bytes], *, durable: bool = True) -> None:
-    """Write several files all-or-nothing: every file is staged first, then renamed into place.
-
-    ``durable=False`` skips the per-file fsync; the caller then owes one :func:`sync_all` before it
-    reports the files as written (only where :data:`CAN_SYNC_ALL`). ``batch`` does this: a fsync per
-    file cost a case about as much as drafting it, and a file torn by a crash before that one sync
-    fails its ledger's hash on resume and is drafted again. An OSError becomes an OutputError.
-    """
-    staged: list[tuple[str, Path]] = []
-    try:
-        for path, data in files.items():
-            try:
-                staged.append((_stage(path, data, durable), path))
-            except OSError as exc:
-                raise OutputError(f"{path.parent}: cannot write output ({exc.strerror or exc})") from None
-        for tmp, path in staged:
-            os.replace(tmp, path)
-        staged.clear()
-    finally:
-        for tmp, _ in staged:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-# Where the OS can flush every file at once, a batch defers durability to one call at its end.
-CAN_SYNC_ALL = hasattr(os, "sync")
-
-
-def sync_all() -> None:
-    """Flush every written file to disk (POSIX ``sync``); see :func:`write_outputs`."""
-    os.sync()
 
 
 def build_ledger(

@@ -33,11 +33,12 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from lettergen.case import Case
 from lettergen.criteria import Decision
 from lettergen.errors import EnvironmentProblem, LettergenError, MissingExtra
+from lettergen.files import cache_dir
 from lettergen.guard import judge
 from lettergen.kb import KnowledgeBase
 from lettergen.ledger import PolishRecord
 from lettergen.lock import MIN_WORDS, Locker, free_words, is_prose, leaks
-from lettergen.polish_cache import ResponseCache, cache_key, default_cache_dir
+from lettergen.polish_cache import ResponseCache, cache_key
 from lettergen.prompts import DEFAULT_PROMPT, Prompt, load_prompt
 from lettergen.render import Letter, Sentence
 from lettergen.validate import atoms, header_text, validate_letter
@@ -125,7 +126,7 @@ class Polisher:
         self.settings = settings
         self.prompt: Prompt = load_prompt(settings.prompt)
         self._lt = import_litellm()
-        root = settings.cache_dir or default_cache_dir()
+        root = settings.cache_dir or cache_dir()
         self._cache = ResponseCache(root) if settings.use_cache else None
         self._workers: Workers | None = None
         self._workers_lock = threading.Lock()

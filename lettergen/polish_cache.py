@@ -10,18 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from lettergen.ledger import write_atomic
+from lettergen.files import write_atomic
 
 log = logging.getLogger("lettergen.polish")
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("LETTERGEN_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "lettergen"
 
 
 def cache_key(model: str, prompt_ref: str, messages: list[dict[str, str]]) -> str:

@@ -18,7 +18,7 @@ from conftest import CHORDOMA, EXAMPLES, run_cli
 from lettergen import api, batch
 from lettergen.batch import BatchOptions, CaseResult, run_batch
 from lettergen.errors import OutputError
-from lettergen.ledger import CAN_SYNC_ALL
+from lettergen.files import CAN_SYNC_ALL
 
 DAY = date(2026, 11, 21)
 GOOD = ["chordoma-gluteal-mass.yaml", "biopsy-sacral-lesion.yaml", "proton-sacral-chordoma.yaml"]
@@ -151,15 +151,15 @@ class _FullDisk(io.RawIOBase):
 
 
 def test_full_disk_exits_3_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lettergen.ledger as ledger
+    import lettergen.files as files
 
-    real_fdopen = ledger.os.fdopen
+    real_fdopen = files.os.fdopen
 
     def full(fd: int, *a: Any, **k: Any) -> Any:
         real_fdopen(fd).close()
         return _FullDisk()
 
-    monkeypatch.setattr(ledger.os, "fdopen", full)
+    monkeypatch.setattr(files.os, "fdopen", full)
     out = tmp_path / "out"
     code, _, stderr = run_cli("draft", str(CHORDOMA), "-o", str(out))
     assert code == 3 and "No space left" in stderr

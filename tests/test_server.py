@@ -184,11 +184,11 @@ def test_request_size_limit_is_413(client: Any, declared: bool) -> None:
 
 
 def test_requests_write_no_files(client: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lettergen.ledger as ledger
+    import lettergen.files as files
 
     calls: list[Any] = []
-    monkeypatch.setattr(ledger, "write_outputs", lambda *a, **k: calls.append(a))
-    monkeypatch.setattr(ledger, "write_atomic", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(files, "write_outputs", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(files, "write_atomic", lambda *a, **k: calls.append(a))
     for fmt in ("md", "fhir"):
         assert client.post("/v1/draft", params={"format": fmt}, json=_case()).status_code == 200
     assert calls == []
