@@ -28,9 +28,13 @@ _ID = r"^[a-z0-9][a-z0-9_-]*$"
 
 
 class Strict(BaseModel):
-    """Base for checked data: unknown keys are errors, values are immutable."""
+    """Base for checked data: unknown keys are errors, values are immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    Validators are built on first use (``defer_build``): a knowledge base read from its cache
+    (:mod:`lettergen.kb_cache`) is never validated again, so a command that only reads it builds none.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 
 class Finding(Strict):

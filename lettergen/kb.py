@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -17,10 +17,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from lettergen import kb_cache
 from lettergen.citations import CitationIssue, Finding, Source, check_source
 from lettergen.errors import DataError, InputError
 from lettergen.policies import Policy, Question, rule_facts
-from lettergen.yamlio import first_error, load_yaml_mapping
+from lettergen.yamlio import decode_text, first_error, parse_mapping, read_bytes
 
 _PKG = Path(__file__).resolve().parent
 
@@ -105,10 +106,6 @@ class KnowledgeBase:
         return issues
 
 
-def _hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _yaml_files(folder: Path) -> Iterable[Path]:
     return sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("_"))
 
@@ -127,27 +124,50 @@ def load_kb(root: Path | None = None) -> KnowledgeBase:
 
 @cache
 def _load_kb(root_s: str) -> KnowledgeBase:
+    """The knowledge base in ``root``: from the cache (:mod:`lettergen.kb_cache`) when its data files,
+    classes and versions are those an entry was built from, else read and checked from the files."""
     root = Path(root_s)
-    sources: dict[str, Source] = {}
-    hashes: dict[str, str] = {}
     cdir, pdir = root / "citations", root / "criteria"
     if not cdir.is_dir() or not pdir.is_dir():
         raise DataError(str(root), "", "has no citations/ or criteria/ folder")
-    for path in _yaml_files(cdir):
-        src: Source = _parse(Source, path, load_yaml_mapping(path, DataError))
+    files = {f"{d.name}/{p.name}": p for d in (cdir, pdir) for p in _yaml_files(d)}
+    # The bytes are read once: hashed for the ledger and the cache key, and parsed on a miss.
+    raw = {name: read_bytes(path, DataError) for name, path in files.items()}
+    hashes = {name: hashlib.sha256(data).hexdigest() for name, data in raw.items()}
+    entry = kb_cache.key(hashes) if kb_cache.enabled() else None
+    if entry is not None:
+        hit = kb_cache.load(entry)
+        if isinstance(hit, KnowledgeBase) and hit.hashes == hashes:
+            return replace(hit, root=root)
+    kb = _build(root, files, raw, hashes)
+    if entry is not None:
+        kb_cache.store(entry, kb)
+    return kb
+
+
+def _data(path: Path, raw: bytes) -> dict[str, Any]:
+    return parse_mapping(decode_text(raw, str(path), DataError), str(path), DataError)
+
+
+def _build(root: Path, files: dict[str, Path], raw: dict[str, bytes], hashes: dict[str, str]) -> KnowledgeBase:
+    sources: dict[str, Source] = {}
+    for name, path in files.items():
+        if not name.startswith("citations/"):
+            continue
+        src: Source = _parse(Source, path, _data(path, raw[name]))
         if src.id in sources:
             raise DataError(str(path), "id", f"duplicate source id '{src.id}'")
         sources[src.id] = src
-        hashes[f"citations/{path.name}"] = _hash(path)
     policies: dict[str, Policy] = {}
     questions: dict[str, Question] = {}
     by_code: dict[tuple[str, str], str] = {}
-    for path in _yaml_files(pdir):
-        pol: Policy = _parse(Policy, path, load_yaml_mapping(path, DataError))
+    for name, path in files.items():
+        if not name.startswith("criteria/"):
+            continue
+        pol: Policy = _parse(Policy, path, _data(path, raw[name]))
         if pol.id in policies:
             raise DataError(str(path), "id", f"duplicate policy id '{pol.id}'")
         policies[pol.id] = pol
-        hashes[f"criteria/{path.name}"] = _hash(path)
         for q in pol.questions:
             prior = questions.get(q.id)
             if prior is not None and (prior.type, prior.unit, prior.choices) != (q.type, q.unit, q.choices):

@@ -55,6 +55,11 @@ MAX_BYTES = 5 * 1024 * 1024
 
 def read_text(path: Path, error: Any) -> str:
     """Read a UTF-8 text file or raise ``error(file, field, problem)``."""
+    return decode_text(read_bytes(path, error), str(path), error)
+
+
+def read_bytes(path: Path, error: Any) -> bytes:
+    """A file's bytes, or ``error(file, field, problem)`` when it cannot be read."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -63,16 +68,21 @@ def read_text(path: Path, error: Any) -> str:
         raise error(str(path), "", "is a directory, not a file") from None
     except OSError as exc:
         raise error(str(path), "", f"cannot be read ({exc.strerror})") from None
+    return raw
+
+
+def decode_text(raw: bytes, file: str, error: Any) -> str:
+    """The UTF-8 text of a file's bytes (a BOM allowed), or ``error(file, field, problem)``."""
     if len(raw) > MAX_BYTES:
-        raise error(str(path), "", f"is larger than {MAX_BYTES // (1024 * 1024)} MB")
+        raise error(file, "", f"is larger than {MAX_BYTES // (1024 * 1024)} MB")
     if b"\x00" in raw:
-        raise error(str(path), "", "is a binary file, not YAML or JSON")
+        raise error(file, "", "is a binary file, not YAML or JSON")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise error(str(path), "", f"is not UTF-8 text (byte {exc.start})") from None
+        raise error(file, "", f"is not UTF-8 text (byte {exc.start})") from None
     if not text.strip():
-        raise error(str(path), "", "is empty")
+        raise error(file, "", "is empty")
     return text
 
 

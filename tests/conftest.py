@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import copy
+import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 CHORDOMA = EXAMPLES / "chordoma-gluteal-mass.yaml"
 
+
+# The tests keep their caches (the knowledge base's, the polish answers') out of the user's home, in one
+# folder for the session that the tests' subprocesses inherit; a test that needs its own sets its own.
+_CACHE = tempfile.TemporaryDirectory(prefix="lettergen-test-cache-")
+os.environ["LETTERGEN_CACHE_DIR"] = _CACHE.name
 
 _REAL_CONNECT = socket.socket.connect
 
