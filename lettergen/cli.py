@@ -410,11 +410,11 @@ def batch(
 
 
 def main() -> None:
-    # A pydantic plugin (an observability hook, for instance) is shown the input of every validation, which
-    # here is patient data; the command line runs without them unless the user has set this variable.
-    # It also spares pydantic's scan of every installed package's entry points at start-up.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    from lettergen.startup import app_for, collector_for, plugins_off
+
+    plugins_off()  # before any model is built: plugins see patient data
+    collector_for(sys.argv)
     try:
-        app()
+        app_for(app, sys.argv)()
     except SystemExit as exc:
         sys.exit(exc.code)

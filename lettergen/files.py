@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from lettergen.errors import OutputError
@@ -19,6 +18,8 @@ def cache_dir() -> Path:
 
 def _stage(path: Path, data: bytes, durable: bool) -> str:
     """``data`` in a temporary file beside ``path``, for the caller to rename into place or remove."""
+    import tempfile  # here, not at the top: `check` imports this module for cache_dir and writes nothing
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import pickle
 import sys
@@ -25,15 +24,19 @@ from pathlib import Path
 
 from pydantic.version import VERSION as PYDANTIC_VERSION
 
-from lettergen.files import cache_dir, write_atomic
-
-log = logging.getLogger("lettergen.kb")
+from lettergen.files import cache_dir
 
 FORMAT = "lettergen-kb-cache-1"
 KEEP = 16  # entries kept; older ones (other data folders, earlier edits) are removed when one is added
 # The modules whose classes a knowledge base is made of: an edit to any of them must miss.
 _MODULES = ("kb", "citations", "policies")
 _HERE = Path(__file__).resolve().parent
+
+
+def _warn(message: str, name: str) -> None:
+    import logging  # only when there is something to say: importing logging costs `check` ~5 ms
+
+    logging.getLogger("lettergen.kb").warning(message, name)
 
 
 def enabled() -> bool:
@@ -67,7 +70,7 @@ def load(entry_key: str) -> object | None:
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fh.fileno())
         if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
-            log.warning("knowledge-base cache: ignoring %s (another user owns it or can write to it)", path.name)
+            _warn("knowledge-base cache: ignoring %s (another user owns it or can write to it)", path.name)
             return None
         data = fh.read()
     try:
@@ -76,12 +79,14 @@ def load(entry_key: str) -> object | None:
     # A torn or tampered pickle can fail in many ways (UnpicklingError, EOFError, AttributeError...);
     # every one of them means "not a usable entry", and the files are read instead.
     except Exception:
-        log.warning("knowledge-base cache: ignoring corrupt entry %s; it will be rebuilt", path.name)
+        _warn("knowledge-base cache: ignoring corrupt entry %s; it will be rebuilt", path.name)
         return None
 
 
 def store(entry_key: str, value: object) -> None:
     """Write an entry (best effort: a cache that cannot be written only costs the next start its time)."""
+    from lettergen.files import write_atomic  # only on a miss
+
     folder = _folder()
     try:
         write_atomic(

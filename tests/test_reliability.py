@@ -232,17 +232,23 @@ plugin = _Plugin()
 """
 
 
-@pytest.mark.parametrize(("setting", "sees_patient"), [(None, False), ("", True)])
-def test_pydantic_plugins_never_see_case_data_from_the_cli(
-    tmp_path: Path, setting: str | None, sees_patient: bool
-) -> None:
-    # A real pydantic plugin, installed through an entry point, that writes down every input it is shown.
+def spy_site(tmp_path: Path) -> Path:
+    """A folder to put on PYTHONPATH holding a real pydantic plugin, installed through an entry point,
+    that writes down every input it is shown (to the file named by LG_SPY_OUT)."""
     site = tmp_path / "site"
     dist = site / "lg_spy-0.0.0.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lg-spy\nVersion: 0.0.0\n")
     (dist / "entry_points.txt").write_text("[pydantic]\nspy = lg_spy_plugin:plugin\n")
     (site / "lg_spy_plugin.py").write_text(SPY_PLUGIN)
+    return site
+
+
+@pytest.mark.parametrize(("setting", "sees_patient"), [(None, False), ("", True)])
+def test_pydantic_plugins_never_see_case_data_from_the_cli(
+    tmp_path: Path, setting: str | None, sees_patient: bool
+) -> None:
+    site = spy_site(tmp_path)
     out = tmp_path / "seen.txt"
     env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     env.update(PYTHONPATH=f"{site}{os.pathsep}{env.get('PYTHONPATH', '')}", LG_SPY_OUT=str(out))
