@@ -89,10 +89,9 @@ class NotOf(Strict):
     model_config = Strict.model_config | {"populate_by_name": True}
 
 
+# The recursive models refer to Rule before it exists; their validators are built on first use (Strict's
+# defer_build), by which time it does. A knowledge base read from its cache never builds them.
 Rule = Annotated[AllOf | AnyOf | NotOf | FactTest | DiagnosisTest, Field(union_mode="left_to_right")]
-AllOf.model_rebuild()
-AnyOf.model_rebuild()
-NotOf.model_rebuild()
 
 
 def rule_facts(rule: Rule) -> list[str]:
