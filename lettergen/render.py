@@ -14,6 +14,7 @@ Case text only ever reaches templates as values: it is data, never template sour
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -232,6 +233,9 @@ def _squash(text: str) -> Markup | str:
     return Markup(out) if isinstance(text, Markup) else out
 
 
+_METHODS = (types.MethodType, types.BuiltinMethodType, types.MethodWrapperType)
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, with its per-attribute safety verdict memoised.
 
@@ -251,6 +255,19 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if verdict is None:
             verdict = self._safe[key] = super().is_safe_attribute(obj, attr, value)
         return verdict
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # The common case, a field already judged safe for this type whose value is not a method, is
+        # answered here; everything else (methods, which include str.format and its sandboxed wrapper,
+        # item lookups, unsafe and missing attributes) takes Jinja's own path.
+        if self._safe.get((type(obj), attribute)):
+            try:
+                value = getattr(obj, attribute)
+            except AttributeError:
+                return super().getattr(obj, attribute)
+            if not isinstance(value, _METHODS):
+                return value
+        return super().getattr(obj, attribute)
 
 
 @cache
