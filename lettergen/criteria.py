@@ -34,11 +34,7 @@ Verdict = Literal["met", "not_met", "insufficient"]
 
 
 class _Out(BaseModel):
-    """Decision output. :func:`decide` builds it from checked data with ``model_construct`` (no second
-    validation of values it typed itself; a test holds every example's decision equal to its validated
-    copy), so its validators are built only if something validates one (``defer_build``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CriterionResult(_Out):
@@ -164,7 +160,7 @@ _STATUS: dict[Tri, Status] = {True: "met", False: "not_met", None: "unknown"}
 def _result(c: Criterion, kind: Literal["indication", "exclusion"], value: Tri) -> CriterionResult:
     # For an exclusion, "met" means the exclusion does NOT apply: met is always the favourable side.
     status = _STATUS[value] if kind == "indication" else _STATUS[None if value is None else not value]
-    return CriterionResult.model_construct(
+    return CriterionResult(
         id=c.id, kind=kind, text=c.text, status=status, facts=rule_facts(c.rule), citations=list(c.citations)
     )
 
@@ -240,17 +236,15 @@ def decide(case: Case, kb: KnowledgeBase) -> Decision:
         results = [_result(c, "indication", evaluate(c.rule, case, questions)) for c in pol.indications]
         results += [_result(c, "exclusion", evaluate(c.rule, case, questions)) for c in pol.exclusions]
         conflicts = [
-            Conflict.model_construct(codes=[code, b.code], reason=b.reason, citations=list(b.citations))
+            Conflict(codes=[code, b.code], reason=b.reason, citations=list(b.citations))
             for b in pol.bundles
             if b.code in requested
         ]
         if code in bundled_into:
             primary, b = bundled_into[code]
-            conflicts.append(
-                Conflict.model_construct(codes=[primary, code], reason=b.reason, citations=list(b.citations))
-            )
+            conflicts.append(Conflict(codes=[primary, code], reason=b.reason, citations=list(b.citations)))
             results.append(
-                CriterionResult.model_construct(
+                CriterionResult(
                     id=f"not-bundled-into-{primary}",
                     kind="bundling",
                     text=f"Not included in another requested service ({primary}).",
@@ -272,9 +266,9 @@ def decide(case: Case, kb: KnowledgeBase) -> Decision:
                 if r.status == "unknown":
                     for f in r.facts:
                         if f not in case.facts and all(m.id != f for m in missing):
-                            missing.append(MissingFact.model_construct(id=f, question=questions[f].prompt))
+                            missing.append(MissingFact(id=f, question=questions[f].prompt))
         services.append(
-            ServiceDecision.model_construct(
+            ServiceDecision(
                 code=code,
                 label=pol.label(code),
                 policy=pol.ref,
@@ -284,4 +278,4 @@ def decide(case: Case, kb: KnowledgeBase) -> Decision:
                 conflicts=conflicts,
             )
         )
-    return Decision.model_construct(case_id=case.case_id, services=services, deadline=None)
+    return Decision(case_id=case.case_id, services=services)
