@@ -211,17 +211,14 @@ def check_sentence(s: Sentence, case: Case, kb: KnowledgeBase, header_atoms: set
 
 
 def _necessity_issues(sentences: Iterable[Sentence], decision: Decision) -> list[Issue]:
-    unmet = [s.code for s in decision.services if s.verdict != "met"]
+    # Each code's word pattern is compiled once per letter, and tried only where the code appears at all.
+    unmet = [(s.code, re.compile(rf"\b{re.escape(s.code)}\b")) for s in decision.services if s.verdict != "met"]
     issues = []
     for s in sentences:
         if s.id.startswith(("header.", "reference.", "missing.", "enclosure.")):
             continue
-        for code in unmet:
-            if (
-                re.search(rf"\b{re.escape(code)}\b", s.text)
-                and _NECESSITY.search(s.text)
-                and not _NEGATION.search(s.text)
-            ):
+        for code, word in unmet:
+            if code in s.text and word.search(s.text) and _NECESSITY.search(s.text) and not _NEGATION.search(s.text):
                 issues.append(
                     Issue(
                         rule=5,
