@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import importlib
 import os
@@ -71,16 +72,12 @@ def app_for(app: typer.Typer, argv: list[str]) -> typer.Typer:
     groups = [g for g in app.registered_groups if g.name == name]
     if not commands and not groups:
         return app
-    one = typer.Typer(
-        help=app.info.help,
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-    )
+    # A copy keeps every setting of the app (pretty exceptions off: they would print locals, patient data).
+    one = copy.copy(app)
+    one.registered_commands = commands
+    one.registered_groups = groups
     # A callback keeps the app a group, so that the command's name is still read from the command line.
     one.callback()(_no_options)
-    one.registered_commands.extend(commands)
-    one.registered_groups.extend(groups)
     return one
 
 

@@ -63,6 +63,8 @@ def test_app_for_builds_only_the_named_command(
         return
     assert [c.callback.__name__ for c in built.registered_commands if c.callback] == commands
     assert [g.name for g in built.registered_groups] == groups
+    assert built.pretty_exceptions_enable is False  # the app's settings come along: no locals printed
+    assert app.registered_callback is None and len(app.registered_commands) > len(built.registered_commands)
 
 
 @pytest.mark.parametrize(
