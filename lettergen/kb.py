@@ -21,7 +21,7 @@ from lettergen import kb_cache
 from lettergen.citations import CitationIssue, Finding, Source, check_source
 from lettergen.errors import DataError, InputError
 from lettergen.policies import Policy, Question, rule_facts
-from lettergen.yamlio import decode_text, first_error, parse_mapping, read_bytes
+from lettergen.yamlio import first_error, parse_bytes, read_bytes
 
 _PKG = Path(__file__).resolve().parent
 
@@ -145,16 +145,12 @@ def _load_kb(root_s: str) -> KnowledgeBase:
     return kb
 
 
-def _data(path: Path, raw: bytes) -> dict[str, Any]:
-    return parse_mapping(decode_text(raw, str(path), DataError), str(path), DataError)
-
-
 def _build(root: Path, files: dict[str, Path], raw: dict[str, bytes], hashes: dict[str, str]) -> KnowledgeBase:
     sources: dict[str, Source] = {}
     for name, path in files.items():
         if not name.startswith("citations/"):
             continue
-        src: Source = _parse(Source, path, _data(path, raw[name]))
+        src: Source = _parse(Source, path, parse_bytes(raw[name], path, DataError))
         if src.id in sources:
             raise DataError(str(path), "id", f"duplicate source id '{src.id}'")
         sources[src.id] = src
@@ -164,7 +160,7 @@ def _build(root: Path, files: dict[str, Path], raw: dict[str, bytes], hashes: di
     for name, path in files.items():
         if not name.startswith("criteria/"):
             continue
-        pol: Policy = _parse(Policy, path, _data(path, raw[name]))
+        pol: Policy = _parse(Policy, path, parse_bytes(raw[name], path, DataError))
         if pol.id in policies:
             raise DataError(str(path), "id", f"duplicate policy id '{pol.id}'")
         policies[pol.id] = pol

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic.version import VERSION as PYDANTIC_VERSION
 
-from lettergen.files import cache_dir
+from lettergen.files import cache_dir, write_atomic
 
 FORMAT = "lettergen-kb-cache-1"
 KEEP = 16  # entries kept; older ones (other data folders, earlier edits) are removed when one is added
@@ -85,8 +85,6 @@ def load(entry_key: str) -> object | None:
 
 def store(entry_key: str, value: object) -> None:
     """Write an entry (best effort: a cache that cannot be written only costs the next start its time)."""
-    from lettergen.files import write_atomic  # only on a miss
-
     folder = _folder()
     try:
         write_atomic(

@@ -16,7 +16,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from lettergen.errors import DataError
 from lettergen.kb import data_dir
 from lettergen.ledger import sha256_text
-from lettergen.yamlio import load_yaml_mapping
+from lettergen.yamlio import parse_bytes, read_bytes
 
 DEFAULT_PROMPT = "polish-v1"
 
@@ -55,7 +55,8 @@ def _compiled(source: str) -> Template:
 @cache
 def load_prompt(name: str = DEFAULT_PROMPT) -> Prompt:
     path = data_dir() / "prompts" / f"{name}.yaml"
-    data = load_yaml_mapping(path, DataError)
+    raw = read_bytes(path, DataError)  # read once: parsed, and hashed for the ledger
+    data = parse_bytes(raw, path, DataError)
     for key in ("id", "version", "system", "user", "retry"):
         if key not in data:
             raise DataError(str(path), key, "is required")
@@ -69,7 +70,7 @@ def load_prompt(name: str = DEFAULT_PROMPT) -> Prompt:
         system=data["system"],
         user=data["user"],
         retry=data["retry"],
-        sha256=sha256_text(path.read_bytes()),
+        sha256=sha256_text(raw),
         file=f"prompts/{path.name}",
     )
     if prompt.ref != name:

@@ -106,7 +106,12 @@ def parse_mapping(text: str, file: str, error: Any, json_only: bool = False) -> 
 
 
 def load_yaml_mapping(path: Path, error: Any) -> dict[str, Any]:
-    return parse_mapping(read_text(path, error), str(path), error, json_only=path.suffix.lower() == ".json")
+    return parse_bytes(read_bytes(path, error), path, error)
+
+
+def parse_bytes(raw: bytes, path: Path, error: Any) -> dict[str, Any]:
+    """:func:`load_yaml_mapping` for bytes already read (by a caller that also hashes them)."""
+    return parse_mapping(decode_text(raw, str(path), error), str(path), error, json_only=path.suffix.lower() == ".json")
 
 
 def loc_path(loc: tuple[Any, ...]) -> str:
