@@ -44,6 +44,10 @@ RAW: list[tuple[str, str | bytes, str]] = [
     ("list-as-key", "? [case_id, x]\n: a\n", "mapping key must be a plain value"),
     ("mapping-as-key", "? {a: 1}\n: a\n", "mapping key must be a plain value"),
     ("merge-key", "base: &b {case_id: a}\n<<: *b\n", "not valid YAML"),
+    ("tag-int", "case_id: !!int seven\n", "does not fit its !! tag"),
+    ("tag-float", "case_id: !!float x\n", "does not fit its !! tag"),
+    ("unknown-tag", "case_id: !thing x\n", "not valid YAML"),
+    ("map-tag-on-list", "case_id: !!map [1]\n", "expected a mapping node"),
     ("bad-json", '{"case_id": ', "not valid"),
 ]
 
