@@ -90,6 +90,11 @@ def resolve_date(case: Case, letter_date: date | None) -> date:
     return letter_date or case.letter.date or date.today()
 
 
+def render_format(fmt: str) -> str:
+    """The format a letter is rendered in before conversion: pdf and docx start from html, fhir from txt."""
+    return fmt if fmt in ("md", "txt", "html") else ("html" if fmt in ("pdf", "docx") else "txt")
+
+
 def draft(
     loaded: LoadedCase | Case,
     *,
@@ -121,7 +126,7 @@ def draft(
     answers_denial = ltype in APPEAL_TYPES
     if answers_denial and case.denial is None:
         raise UsageError(f"--type {ltype}: the case has no denial block to answer")
-    render_fmt = fmt if fmt in ("md", "txt", "html") else ("html" if fmt in ("pdf", "docx") else "txt")
+    render_fmt = render_format(fmt)
     if voice not in ("physician", "patient"):
         raise UsageError(f"--voice: '{voice}' is not physician or patient")
     decision = check(case, kb, letter_type=ltype if answers_denial else None)

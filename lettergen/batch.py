@@ -103,23 +103,21 @@ _OUT = Path(".")
 def _init_worker(options: BatchOptions, out_dir: str) -> None:
     global _OPTIONS, _OUT
     _OPTIONS, _OUT = options, Path(out_dir)
-    warm()
+    warm(options.fmt)
 
 
-def warm() -> None:
-    """Load what every case needs once per process: the knowledge base, the ICD-10 index, the templates."""
-    from lettergen import codes, render
+def warm(fmt: str) -> None:
+    """Load what every case needs once per process: the knowledge base, the ICD-10 index, and the templates
+    of the one format this batch renders (compiling all three took a third of a second for nothing)."""
+    from lettergen import api, codes, render
     from lettergen.kb import load_kb
 
     kb = load_kb()
     codes._billable_index().warm()
-    for fmt in ("md", "txt", "html"):
-        env = render._env(str(render.templates_dir()), fmt)
-        for p in sorted(render.templates_dir().glob("*.j2")):
-            with contextlib.suppress(Exception):
-                env.get_template(p.name)
-    from lettergen import api
-
+    env = render._env(str(render.templates_dir()), api.render_format(fmt))
+    for p in sorted(render.templates_dir().glob("*.j2")):
+        with contextlib.suppress(Exception):
+            env.get_template(p.name)
     api.data_files(kb)
 
 
@@ -323,7 +321,7 @@ def _results(files: Sequence[str], jobs: int, options: BatchOptions, out_dir: Pa
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
     if "fork" in methods:
-        warm()  # children inherit the loaded knowledge base
+        warm(options.fmt)  # children inherit the loaded knowledge base
     chunksize = max(1, min(64, len(files) // (jobs * 8)))
     with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, str(out_dir))) as pool:
         yield from pool.imap(run_case, files, chunksize=chunksize)
