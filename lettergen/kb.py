@@ -47,20 +47,23 @@ class KnowledgeBase:
     hashes: dict[str, str]
     # (set, code) -> policy id
     by_code: dict[tuple[str, str], str] = field(default_factory=dict)
+    # "source.finding" -> (source, finding): a letter resolves a few hundred citations, each a scan of its
+    # source's findings without this; built from ``sources``, so a replace() keeps it true.
+    citations: dict[str, tuple[Source, Finding]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = {f"{s.id}.{f.id}": (s, f) for s in self.sources.values() for f in s.findings}
+        object.__setattr__(self, "citations", index)
 
     # -- lookups -------------------------------------------------------------------------------
     def finding(self, cid: str) -> tuple[Source, Finding]:
-        src_id, _, fid = cid.partition(".")
-        src = self.sources.get(src_id)
-        f = src.finding(fid) if src else None
-        if src is None or f is None:
+        hit = self.citations.get(cid)
+        if hit is None:
             raise InputError(f"unknown citation '{cid}'")
-        return src, f
+        return hit
 
     def has_citation(self, cid: str) -> bool:
-        src_id, _, fid = cid.partition(".")
-        src = self.sources.get(src_id)
-        return src is not None and src.finding(fid) is not None
+        return cid in self.citations
 
     def policy_sets(self) -> list[str]:
         return sorted({p.set for p in self.policies.values()})

@@ -118,9 +118,9 @@ def policy_names(decision: Decision, kb: KnowledgeBase) -> list[str]:
 def grounding_text(s: Sentence, case: Case, kb: KnowledgeBase) -> str:
     parts: list[str] = []
     for cid in s.citations:
-        if kb.has_citation(cid):
-            _src, f = kb.finding(cid)
-            parts += [f.statement, *f.figures]
+        hit = kb.citations.get(cid)
+        if hit is not None:
+            parts += [hit[1].statement, *hit[1].figures]
     for fid in s.facts:
         fact = case.facts.get(fid)
         if fact is not None:
