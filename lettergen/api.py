@@ -111,11 +111,38 @@ def draft(
 
     ``redact_ledger`` stores hashes in place of the patient identifiers in the ledger (see lettergen.redact).
     """
+    staged = stage(loaded, letter_type=letter_type, fmt=fmt, letter_date=letter_date, kb=kb, voice=voice)
+    return finish(staged, polish=polish, strict=strict, redact_ledger=redact_ledger)
+
+
+@dataclass
+class Staged:
+    """A decided case and its template letter: :func:`draft` up to the polish (see :func:`finish`)."""
+
+    loaded: LoadedCase
+    kb: KnowledgeBase
+    decision: Decision
+    letter: Letter
+    fmt: str
+    when: date
+
+
+def stage(
+    loaded: LoadedCase | Case,
+    *,
+    letter_type: str | None = None,
+    fmt: str = "md",
+    letter_date: date | None = None,
+    kb: KnowledgeBase | None = None,
+    voice: str = "physician",
+) -> Staged:
+    """The first half of :func:`draft`: decide and render the template letter (no model, no I/O).
+
+    Split out so that a polishing pool can render the next letters while the model answers the current
+    ones (lettergen.polish.polish_many)."""
     from lettergen.appeals import APPEAL_TYPES, build_appeal
     from lettergen.claims import build_material
-    from lettergen.ledger import PolishRecord, build_ledger
     from lettergen.render import render_letter
-    from lettergen.validate import header_text, policy_names, validate_letter
 
     if isinstance(loaded, Case):
         loaded = LoadedCase(case=loaded, sha256=_sha256(loaded.model_dump_json()), file="case")
@@ -126,7 +153,8 @@ def draft(
     answers_denial = ltype in APPEAL_TYPES
     if answers_denial and case.denial is None:
         raise UsageError(f"--type {ltype}: the case has no denial block to answer")
-    render_fmt = render_format(fmt)
+    if fmt not in EXTENSIONS:
+        raise UsageError(f"--format: unknown format '{fmt}' (choose from {', '.join(EXTENSIONS)})")
     if voice not in ("physician", "patient"):
         raise UsageError(f"--voice: '{voice}' is not physician or patient")
     decision = check(case, kb, letter_type=ltype if answers_denial else None)
@@ -135,7 +163,23 @@ def draft(
     if answers_denial:
         assert decision.deadline is not None
         appeal = build_appeal(case, material, kb, decision.deadline)
-    letter = render_letter(material, kb, ltype, render_fmt, voice=voice, ap=appeal)
+    letter = render_letter(material, kb, ltype, render_format(fmt), voice=voice, ap=appeal)
+    return Staged(loaded=loaded, kb=kb, decision=decision, letter=letter, fmt=fmt, when=when)
+
+
+def finish(staged: Staged, *, polish: Any = None, strict: bool = True, redact_ledger: bool = False) -> Draft:
+    """The second half of :func:`draft`: polish (when asked), validate, encode, and build the ledger."""
+    from lettergen.ledger import PolishRecord, build_ledger
+    from lettergen.validate import header_text, policy_names, validate_letter
+
+    case, kb, decision, letter, fmt, when = (
+        staged.loaded.case,
+        staged.kb,
+        staged.decision,
+        staged.letter,
+        staged.fmt,
+        staged.when,
+    )
     record = PolishRecord()
     prompt_id = None
     if polish is not None:
@@ -148,10 +192,11 @@ def draft(
             validation.issues,
         )
     content = _encode(letter, fmt, case, decision, kb, when)
+    ltype = letter.type
     letter_file = f"{case.case_id}.{ltype}.{EXTENSIONS[fmt]}"
     ledger = build_ledger(
         case_id=case.case_id,
-        case_sha=loaded.sha256,
+        case_sha=staged.loaded.sha256,
         letter=letter,
         letter_file=letter_file,
         letter_bytes=content,
@@ -163,7 +208,7 @@ def draft(
         validation=validation,
         prompt=prompt_id,
     )
-    if fmt != render_fmt:
+    if fmt != render_format(fmt):
         ledger = ledger.model_copy(update={"format": fmt})
     if redact_ledger:
         from lettergen.redact import redact_ledger as _redact

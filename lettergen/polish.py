@@ -22,7 +22,7 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -372,17 +372,36 @@ def polish_many(
     pol = polisher or make_polisher(model, api_base, **options)
     base = kb or load_kb()
 
-    def one(item: LoadedCase | Case) -> Draft | LettergenError:
+    def stage(item: LoadedCase | Case, ahead: threading.Semaphore) -> api.Staged | LettergenError:
+        ahead.acquire()
         try:
-            return api.draft(
-                item, letter_type=letter_type, fmt=fmt, letter_date=letter_date, kb=base, polish=pol, strict=strict
-            )
+            return api.stage(item, letter_type=letter_type, fmt=fmt, letter_date=letter_date, kb=base)
+        except LettergenError as exc:
+            return exc
+
+    def finish(staged: Future[api.Staged | LettergenError], ahead: threading.Semaphore) -> Draft | LettergenError:
+        try:
+            got = staged.result()
+        finally:
+            ahead.release()
+        if isinstance(got, LettergenError):
+            return got
+        try:
+            return api.finish(got, polish=pol, strict=strict)
         except LettergenError as exc:
             return exc
 
     def run_here(items: Sequence[LoadedCase | Case], threads: int) -> list[Draft | LettergenError]:
-        with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="lettergen-polish") as pool:
-            return list(pool.map(one, items))
+        # One thread renders the template letters ahead, in order, while the others wait on the model: a
+        # polishing thread then goes from an answer to its next call without rendering in between, and the
+        # rendering lands in the time the first calls wait. At most two letters per thread wait rendered.
+        ahead = threading.Semaphore(2 * max(1, threads))
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="lettergen-stage") as renderer,
+            ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="lettergen-polish") as pool,
+        ):
+            staged = [renderer.submit(stage, item, ahead) for item in items]
+            return list(pool.map(finish, staged, [ahead] * len(staged)))
 
     from lettergen.polish_pool import run_sharded
 

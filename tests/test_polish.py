@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from lettergen import api
+from lettergen.errors import LettergenError
 from lettergen.polish import make_polisher, polish_many
 from tests.conftest import CHORDOMA, ROOT, run_cli
 from tests.fake_llm import LIARS, FakeLLM
@@ -239,3 +240,22 @@ def test_cost_is_recorded_when_litellm_knows_the_price(fake: FakeLLM, tmp_path: 
     assert rec.status == "ok" and rec.tokens_in > 0 and rec.tokens_out > 0
     assert rec.cost_usd == pytest.approx(expected, rel=1e-6, abs=1e-6)
     assert offline().ledger.polish.cost_usd is None
+
+
+def test_polish_many_matches_drafting_one_by_one(fake: FakeLLM, tmp_path: Path) -> None:
+    # More cases than the rendering thread may hold ahead (two per polishing thread), one of them bad.
+    cases: list[Any] = [api.load_case(p) for p in sorted((ROOT / "examples").glob("[a-z]*.yaml"))[:6]]
+    bad = cases[0].case.model_copy(update={"letter": cases[0].case.letter.model_copy(update={"type": "appeal"})})
+    cases.insert(2, bad)  # an appeal with no denial on file: an input error, returned in its place
+    pol = make_polisher("openai/faithful", api_base=fake.url, use_cache=False, **FAST)
+    many = polish_many(cases, model="", polisher=pol, concurrency=1, letter_date=DAY, strict=False)
+    for case, got in zip(cases, many, strict=True):
+        try:
+            want: Any = api.draft(case, letter_date=DAY, polish=pol, strict=False)
+        except LettergenError as exc:
+            want = exc
+        if isinstance(want, LettergenError):
+            assert type(got) is type(want) and str(got) == str(want)
+        else:
+            assert not isinstance(got, LettergenError)
+            assert got.content == want.content and got.ledger == want.ledger
