@@ -1,7 +1,7 @@
 """Polish 100 letters concurrently against a loopback model that answers after 200 ms.
 
     python benchmarks/polish_concurrency.py [--letters 100] [--concurrency 16] [--latency 0.2] [--processes N]
-                                            [--repeat N]
+                                            [--repeat N] [--model openai/faithful]
 
 Reports the wall time against the ideal (model calls x latency / concurrency); the target is within 1.3x.
 The letters are the example cases, cycled; the cache is off so that every letter makes its call.
@@ -43,6 +43,9 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="default: one per core")
     ap.add_argument("--repeat", type=int, default=1, help="measured runs (the same workers); the median is reported")
+    ap.add_argument(
+        "--model", default="openai/faithful", help="litellm route to the fake (hosted_vllm/faithful: no OpenAI SDK)"
+    )
     args = ap.parse_args()
     # The fake model runs in its own process, as a real server would, and counts the requests it answers.
     server = subprocess.Popen(
@@ -61,7 +64,7 @@ def main() -> None:
             pass
     cases = [api.load_case(examples[i % len(examples)]) for i in range(args.letters)]
     day = date(2026, 11, 21)
-    polisher = make_polisher("openai/faithful", api_base=url, use_cache=False, timeout=30)
+    polisher = make_polisher(args.model, api_base=url, use_cache=False, timeout=30)
     procs = max(1, args.processes)
     # Warm-up, not measured: litellm's HTTP client here, and the worker processes (started with the pool,
     # each importing litellm once) when there is more than one.
@@ -89,6 +92,7 @@ def main() -> None:
         json.dumps(
             {
                 "letters": args.letters,
+                "model": args.model,
                 "concurrency": args.concurrency,
                 "processes": procs,
                 "latency_s": args.latency,
