@@ -113,14 +113,16 @@ class _Recorder:
     ids: set[str] = field(default_factory=set)
     sources: list[str] = field(default_factory=list)
 
-    def _add(self, s: Sentence) -> Markup:
+    def _add(self, s: Sentence) -> Markup | str:
         if s.id in self.ids:
             raise DataError("templates", s.id, "sentence id used twice in one letter")
         self.ids.add(s.id)
         self.sentences.append(s)
-        return Markup(f"{_OPEN}{s.id}{_CLOSE}")
+        # Markup only where autoescaping is on (html); in md and txt it would change nothing but the cost.
+        mark = f"{_OPEN}{s.id}{_CLOSE}"
+        return Markup(mark) if self.fmt == "html" else mark
 
-    def say(self, claim: Claim) -> Markup:
+    def say(self, claim: Claim) -> Markup | str:
         numbers: list[int] = []
         for cid in claim.citations:
             src = cid.partition(".")[0]
@@ -142,7 +144,7 @@ class _Recorder:
             )
         )
 
-    def structural(self, sid: str, content: Any) -> Markup:
+    def structural(self, sid: str, content: Any) -> Markup | str:
         text = Markup(content).unescape() if self.fmt == "html" else str(content)
         return self._add(
             _sentence(
@@ -217,12 +219,12 @@ class _Fmt:
 _RECORDER: ContextVar[_Recorder] = ContextVar("lettergen_recorder")
 
 
-def _structural_filter(content: Any, sid: str) -> Markup:
+def _structural_filter(content: Any, sid: str) -> Markup | str:
     """``{% filter S("id") %}words{% endfilter %}``: a structural sentence, recorded by this render's recorder."""
     return _RECORDER.get().structural(sid, content)
 
 
-def _say_filter(claim: Claim) -> Markup:
+def _say_filter(claim: Claim) -> Markup | str:
     """``{{ claim | say }}``: a claim sentence, recorded with its citation marker."""
     return _RECORDER.get().say(claim)
 
