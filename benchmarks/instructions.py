@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Instructions per letter, stage by stage, counted with valgrind's callgrind (the README's second table).
+
+    python benchmarks/instructions.py                 # every stage
+    python benchmarks/instructions.py pipeline yaml   # some of them
+
+Wall-clock times on a shared VM drift by up to 1.5x from run to run; an instruction count does not. Each
+figure is (count for 105 iterations - count for 5) / 100, so start-up cancels out, with PYTHONHASHSEED=0
+because the garbage collector's timing follows the hash seed. Needs valgrind on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE = ROOT / "examples" / "chordoma-gluteal-mass.yaml"
+STAGES = ["pipeline", "yaml", "model", "check", "material", "render", "validate", "draft"]
+
+
+def _stages() -> dict[str, Any]:
+    from lettergen import api
+    from lettergen.case import case_from_mapping
+    from lettergen.claims import build_material
+    from lettergen.errors import CaseError
+    from lettergen.kb import load_kb
+    from lettergen.render import render_letter
+    from lettergen.validate import validate_letter
+    from lettergen.yamlio import parse_mapping
+
+    kb, day, text = load_kb(), date(2026, 11, 21), CASE.read_text()
+    loaded = api.load_case(str(CASE), kb=kb, text=text)
+    decision = api.check(loaded.case, kb)
+    material = build_material(loaded.case, decision, kb, day)
+    letter = render_letter(material, kb, "lmn", "md")
+    data = parse_mapping(text, str(CASE), CaseError)
+
+    def pipeline() -> None:  # what benchmarks/run.py times: load, check, then draft (which decides again)
+        one = api.load_case(str(CASE), kb=kb, text=text)
+        api.check(one.case, kb)
+        api.draft(one, kb=kb, letter_date=day)
+
+    return {
+        "pipeline": pipeline,
+        "yaml": lambda: parse_mapping(text, str(CASE), CaseError),
+        "model": lambda: case_from_mapping(data, str(CASE)),
+        "check": lambda: api.check(loaded.case, kb),
+        "material": lambda: build_material(loaded.case, decision, kb, day),
+        "render": lambda: render_letter(material, kb, "lmn", "md"),
+        "validate": lambda: validate_letter(letter, loaded.case, decision, kb),
+        "draft": lambda: api.draft(loaded, kb=kb, letter_date=day),
+    }
+
+
+def _count(stage: str, n: int, cache: str) -> int:
+    env = {**os.environ, "PYTHONHASHSEED": "0", "LETTERGEN_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
+    valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    run = subprocess.run(
+        [*valgrind, sys.executable, __file__, "--run", stage, str(n)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tempfile.gettempdir(),
+        check=True,
+    )
+    return int(next(ln for ln in run.stderr.splitlines() if "Collected" in ln).split()[-1])
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--run"]:
+        fn = _stages()[sys.argv[2]]
+        for _ in range(int(sys.argv[3])):
+            fn()
+        return
+    stages = sys.argv[1:] or STAGES
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise SystemExit(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)}")
+    with tempfile.TemporaryDirectory(prefix="lettergen-ir-") as cache:
+        _count("yaml", 1, cache)  # fill the knowledge-base cache, so that both counts below start alike
+        print("| stage | instructions per letter |")
+        print("| --- | --- |")
+        for stage in stages:
+            per = (_count(stage, 105, cache) - _count(stage, 5, cache)) / 100
+            print(f"| {stage} | {per / 1e6:.2f} M |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
