@@ -4,6 +4,7 @@ knowledge-base cache uses this on the path of ``lettergen check``."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from pathlib import Path
 
@@ -16,12 +17,27 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "lettergen"
 
 
-def _stage(path: Path, data: bytes, durable: bool) -> str:
-    """``data`` in a temporary file beside ``path``, for the caller to rename into place or remove."""
-    import tempfile  # here, not at the top: `check` imports this module for cache_dir and writes nothing
+_COUNTER = itertools.count()
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+def _stage(path: Path, data: bytes, durable: bool) -> str:
+    """``data`` in a temporary file beside ``path``, for the caller to rename into place or remove.
+
+    The temporary name is this process's and unique within it; O_EXCL refuses a name that exists (a leftover
+    of a crashed process that had the same pid), and then tempfile picks a random one. The folder is made
+    only when the first try finds it missing. A batch stages two files per case, so this path is kept short.
+    """
+    tmp = str(path.parent / f".{path.name}.{os.getpid()}.{next(_COUNTER)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, flags, 0o600)
+    except FileExistsError:
+        import tempfile  # here, not at the top: `check` imports this module for cache_dir and writes nothing
+
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
