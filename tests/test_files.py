@@ -1,0 +1,51 @@
+"""files: whole files or nothing, under the names and folders a batch meets."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+from lettergen import files
+from lettergen.errors import OutputError
+
+
+def test_a_missing_folder_is_made(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "letter.md"
+    files.write_outputs({target: b"text", target.with_suffix(".json"): b"{}"}, durable=False)
+    assert target.read_bytes() == b"text" and target.with_suffix(".json").read_bytes() == b"{}"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["letter.json", "letter.md"]
+
+
+def test_a_taken_temporary_name_falls_back_to_a_random_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A crashed process with the same pid left its temporary file behind: it is neither reused nor touched.
+    monkeypatch.setattr(files, "_COUNTER", itertools.count(7))
+    stale = tmp_path / f".letter.md.{os.getpid()}.7.tmp"
+    stale.write_bytes(b"stale")
+    files.write_atomic(tmp_path / "letter.md", b"fresh")
+    assert (tmp_path / "letter.md").read_bytes() == b"fresh" and stale.read_bytes() == b"stale"
+    assert len(list(tmp_path.iterdir())) == 2  # the letter and the stale file, no temporary left
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through a read-only folder's permissions")
+def test_an_unwritable_folder_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        with pytest.raises(OutputError, match="cannot write output"):
+            files.write_outputs({out / "letter.md": b"x", out / "ledger.json": b"{}"})
+        assert list(out.iterdir()) == []
+    finally:
+        out.chmod(0o700)
+
+
+def test_a_failed_second_file_removes_the_first(tmp_path: Path) -> None:
+    good = tmp_path / "letter.md"
+    blocked = tmp_path / "file" / "ledger.json"  # its folder would have to be a regular file
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(OutputError):
+        files.write_outputs({good: b"x", blocked: b"{}"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
