@@ -40,7 +40,7 @@ def test_an_unwritable_folder_leaves_nothing(tmp_path: Path, monkeypatch: pytest
             raise PermissionError(13, "Permission denied")
         return real_open(path, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(files.os, "open", refusing)
+    monkeypatch.setattr(os, "open", refusing)
     with pytest.raises(OutputError, match="cannot write output"):
         files.write_outputs({tmp_path / "letter.md": b"x", tmp_path / "ledger.json": b"{}"})
     assert list(tmp_path.iterdir()) == []
