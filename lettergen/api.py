@@ -90,6 +90,12 @@ def resolve_date(case: Case, letter_date: date | None) -> date:
     return letter_date or case.letter.date or date.today()
 
 
+def check_format(fmt: str) -> None:
+    """Refuse an output format lettergen cannot write (the CLI, a batch and :func:`stage` ask before any work)."""
+    if fmt not in EXTENSIONS:
+        raise UsageError(f"--format: unknown format '{fmt}' (choose from {', '.join(EXTENSIONS)})")
+
+
 def render_format(fmt: str) -> str:
     """The format a letter is rendered in before conversion: pdf and docx start from html, fhir from txt."""
     return fmt if fmt in ("md", "txt", "html") else ("html" if fmt in ("pdf", "docx") else "txt")
@@ -153,8 +159,7 @@ def stage(
     answers_denial = ltype in APPEAL_TYPES
     if answers_denial and case.denial is None:
         raise UsageError(f"--type {ltype}: the case has no denial block to answer")
-    if fmt not in EXTENSIONS:
-        raise UsageError(f"--format: unknown format '{fmt}' (choose from {', '.join(EXTENSIONS)})")
+    check_format(fmt)
     if voice not in ("physician", "patient"):
         raise UsageError(f"--voice: '{voice}' is not physician or patient")
     decision = check(case, kb, letter_type=ltype if answers_denial else None)

@@ -349,7 +349,7 @@ def run_batch(
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> BatchSummary:
     """Draft every case into ``out_dir``; returns the summary (the report files are in ``out_dir``)."""
-    from lettergen.api import EXTENSIONS
+    from lettergen.api import check_format
     from lettergen.errors import UsageError
     from lettergen.files import CAN_SYNC_ALL, sync_all
     from lettergen.kb import load_kb
@@ -358,8 +358,7 @@ def run_batch(
     options = options or BatchOptions()
     if jobs < 1:
         raise UsageError(f"--jobs: must be at least 1, not {jobs}")
-    if options.fmt not in EXTENSIONS:
-        raise UsageError(f"--format: unknown format '{options.fmt}' (choose from {', '.join(EXTENSIONS)})")
+    check_format(options.fmt)
     if options.letter_type is not None and options.letter_type not in LETTER_TYPES:
         raise UsageError(f"--type: unknown letter type '{options.letter_type}' (choose from {', '.join(LETTER_TYPES)})")
     if not files:

@@ -129,8 +129,7 @@ def draft(
     from lettergen import api
 
     letter_date = _parse_date(on)
-    if fmt not in api.EXTENSIONS:
-        raise UsageError(f"--format: unknown format '{fmt}' (choose from {', '.join(api.EXTENSIONS)})")
+    api.check_format(fmt)  # before the model and the case: a bad flag is named first
     polisher = _polisher(polish, model, api_base)
     loaded = api.load_case(case)
     result = api.draft(
