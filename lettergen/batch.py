@@ -328,10 +328,9 @@ def _results(files: Sequence[str], jobs: int, options: BatchOptions, out_dir: Pa
 
 
 def _polish_files(files: Sequence[str], threads: int) -> list[CaseResult]:
-    from concurrent.futures import ThreadPoolExecutor
+    from lettergen.polish_pool import run_threads
 
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="lettergen-batch") as ex:
-        return list(ex.map(run_case, files))
+    return run_threads(run_case, files, threads)
 
 
 def _polish_files_there(polisher: Any, files: Sequence[str], threads: int, options: dict[str, Any]) -> list[CaseResult]:

@@ -87,6 +87,10 @@ def import_litellm() -> Any:
     litellm.suppress_debug_info = True
     litellm.telemetry = False
     litellm.num_retries = 0
+    if litellm.client_session is None:  # a client the user set stays theirs (polish then gates whole calls)
+        from lettergen.polish_pool import gated_client
+
+        litellm.client_session = gated_client()
     # litellm's import leaves some hundred thousand long-lived objects; without this every full garbage
     # collection walks them again, which costs a polished letter about a tenth of its CPU time.
     gc.collect()
@@ -130,6 +134,8 @@ class Polisher:
         self._cache = ResponseCache(root) if settings.use_cache else None
         self._workers: Workers | None = None
         self._workers_lock = threading.Lock()
+        # Whether this model's route sends its requests through the gated client (learned on the first call).
+        self._gated_http = False
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A polisher reaches a worker process as its settings; the worker builds (once) its own.
@@ -191,8 +197,22 @@ class Polisher:
             retry=retry_if_exception(self._transient),
             reraise=True,
         )
+        from lettergen.polish_pool import GATE
+
+        gate = GATE
         try:
-            return retrying(attempt)
+            if gate.slots is None or self._gated_http:
+                return retrying(attempt)
+            # Until a request is seen at the gate, the whole call holds a slot: a route with a client of
+            # its own (not litellm's OpenAI client) is then still held to ``concurrency`` calls in flight.
+            gate.held, gate.seen = True, False
+            try:
+                with gate.slots:
+                    return retrying(attempt)
+            finally:
+                gate.held = False
+                if gate.seen:
+                    self._gated_http = True
         except Exception as exc:  # callers see ModelUnavailable, never tenacity's or litellm's errors
             status = getattr(exc, "status_code", None)
             what = type(exc).__name__ + (f" (HTTP {status})" if isinstance(status, int) else "")
@@ -368,6 +388,7 @@ def polish_many(
     """
     from lettergen import api
     from lettergen.kb import load_kb
+    from lettergen.polish_pool import run_sharded, run_threads
 
     pol = polisher or make_polisher(model, api_base, **options)
     base = kb or load_kb()
@@ -394,16 +415,11 @@ def polish_many(
     def run_here(items: Sequence[LoadedCase | Case], threads: int) -> list[Draft | LettergenError]:
         # One thread renders the template letters ahead, in order, while the others wait on the model: a
         # polishing thread then goes from an answer to its next call without rendering in between, and the
-        # rendering lands in the time the first calls wait. At most two letters per thread wait rendered.
+        # rendering lands in the time the first calls wait. At most two letters per slot wait rendered.
         ahead = threading.Semaphore(2 * max(1, threads))
-        with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="lettergen-stage") as renderer,
-            ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="lettergen-polish") as pool,
-        ):
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lettergen-stage") as renderer:
             staged = [renderer.submit(stage, item, ahead) for item in items]
-            return list(pool.map(finish, staged, [ahead] * len(staged)))
-
-    from lettergen.polish_pool import run_sharded
+            return run_threads(lambda got: finish(got, ahead), staged, threads)
 
     shard_options = {"letter_type": letter_type, "fmt": fmt, "letter_date": letter_date, "kb": kb, "strict": strict}
     try:

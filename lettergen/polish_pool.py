@@ -9,13 +9,19 @@ The workers belong to the :class:`~lettergen.polish.Polisher` and outlive one ca
 never forked (litellm starts threads, and a fork copies their locks in whatever state they are), and
 each imports litellm and builds its own polisher as soon as it starts, in parallel with the caller.
 A polisher crosses to a worker as its settings only (see ``Polisher.__reduce__``).
+
+``concurrency`` counts model requests in flight, and :class:`GatedTransport` holds it there: a request
+waits for a slot only when it is about to go on the wire. The threads polishing letters outnumber the
+slots, so that litellm's own work before and after a request, the guard and the validator run while
+other letters' requests are out, and a slot is taken again the moment one comes back.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +29,49 @@ if TYPE_CHECKING:
     from lettergen.polish import Polisher, PolishSettings
 
 _SHARED: dict[Any, Polisher] = {}
+
+
+class _Gate(threading.local):
+    """This thread's share of the requests in flight, set by the thread that polishes a letter."""
+
+    slots: threading.Semaphore | None = None
+    held: bool = False  # the caller holds a slot around the whole model call (routes that bypass the gate)
+    seen: bool = False  # a request of this thread went through the GatedTransport
+
+
+GATE = _Gate()
+
+
+def gated_client() -> Any:
+    """An httpx client, configured as litellm configures its own, whose requests wait for a slot."""
+    import httpx
+    from litellm.llms.custom_httpx.http_handler import get_ssl_configuration, http2_enabled
+
+    class GatedTransport(httpx.BaseTransport):
+        def __init__(self, inner: httpx.BaseTransport) -> None:
+            self.inner = inner
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            gate = GATE
+            gate.seen = True
+            if gate.slots is None or gate.held:
+                return self.inner.handle_request(request)
+            with gate.slots:
+                response = self.inner.handle_request(request)
+                try:
+                    response.read()  # the answer is in before the slot is given back
+                except BaseException:
+                    response.close()
+                    raise
+                return response
+
+        def close(self) -> None:
+            self.inner.close()
+
+    verify = get_ssl_configuration()
+    http2 = http2_enabled()
+    inner = httpx.HTTPTransport(verify=verify, http2=http2)
+    return httpx.Client(transport=GatedTransport(inner), verify=verify, http2=http2, follow_redirects=True)
 
 
 def shared_polisher(settings: PolishSettings) -> Polisher:
@@ -33,6 +82,24 @@ def shared_polisher(settings: PolishSettings) -> Polisher:
     if pol is None:
         pol = _SHARED[settings] = Polisher(settings)
     return pol
+
+
+def run_threads(fn: Callable[[Any], Any], items: Sequence[Any], concurrency: int) -> list[Any]:
+    """``fn`` over ``items`` on threads, in order, with at most ``concurrency`` model requests in flight.
+
+    There are twice as many threads as slots: while one thread's request is out, another prepares its
+    next request or checks the answer it just got (see the module's docstring)."""
+    slots = threading.Semaphore(max(1, concurrency))
+
+    def one(item: Any) -> Any:
+        GATE.slots = slots
+        try:
+            return fn(item)
+        finally:
+            GATE.slots = None
+
+    with ThreadPoolExecutor(max_workers=2 * max(1, concurrency), thread_name_prefix="lettergen-polish") as pool:
+        return list(pool.map(one, items))
 
 
 def _start_worker(settings: PolishSettings) -> None:

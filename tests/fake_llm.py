@@ -106,6 +106,8 @@ class FakeLLM(ThreadingHTTPServer):
         self.fail_first = 1  # requests that "flaky-429" answers with 429 before it succeeds
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}
+        self.in_flight = 0  # requests being answered now
+        self.peak = 0  # the most requests ever answered at once (since the last reset)
 
     @property
     def url(self) -> str:
@@ -115,6 +117,7 @@ class FakeLLM(ThreadingHTTPServer):
         with self._lock:
             self.bodies.clear()
             self._seen.clear()
+            self.peak = 0
 
     def count(self, behaviour: str) -> int:
         with self._lock:
@@ -155,6 +158,17 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def do_POST(self) -> None:
+        srv = self.server
+        with srv._lock:
+            srv.in_flight += 1
+            srv.peak = max(srv.peak, srv.in_flight)
+        try:
+            self._answer()
+        finally:
+            with srv._lock:
+                srv.in_flight -= 1
+
+    def _answer(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode("utf-8")
         srv = self.server
         with srv._lock:

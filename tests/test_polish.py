@@ -216,6 +216,30 @@ def test_polish_many_runs_cases_concurrently(fake: FakeLLM, tmp_path: Path) -> N
         assert result.case.case_id == case.case.case_id and result.ledger.polish.status == "ok"
 
 
+@pytest.mark.parametrize(
+    ("route", "through_gate"),
+    [
+        ("openai/faithful", True),  # litellm's OpenAI client: each request waits for a slot on the wire
+        ("hosted_vllm/faithful", False),  # a client of its own: each whole call holds a slot instead
+    ],
+)
+def test_concurrency_bounds_requests_in_flight(route: str, through_gate: bool) -> None:
+    # Twice as many threads as slots polish these letters; the server counts what reaches it at once (a
+    # server of its own: the module's may still be sleeping through an earlier test's "hang").
+    cases = [api.load_case(p) for p in sorted((ROOT / "examples").glob("[a-z]*.yaml"))[:8]]
+    fake = FakeLLM().start()
+    fake.delay = 0.05
+    try:
+        pol = make_polisher(route, api_base=fake.url, use_cache=False, **FAST)
+        results = polish_many(cases, model="", polisher=pol, concurrency=3, letter_date=DAY, strict=False)
+    finally:
+        fake.stop()
+    drafts = [r for r in results if not isinstance(r, LettergenError)]  # one example refuses its appeal by design
+    assert len(drafts) == 7 and all(d.ledger.polish.status == "ok" for d in drafts)
+    assert 1 <= fake.peak <= 3
+    assert pol._gated_http is through_gate
+
+
 def test_offline_path_never_imports_litellm(tmp_path: Path) -> None:
     code = (
         "import sys\n"
