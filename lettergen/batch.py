@@ -327,16 +327,20 @@ def _results(files: Sequence[str], jobs: int, options: BatchOptions, out_dir: Pa
         yield from pool.imap(run_case, files, chunksize=chunksize)
 
 
-def _polish_files(files: Sequence[str], threads: int) -> list[CaseResult]:
+def _polish_files(
+    files: Sequence[str], threads: int, emit: Callable[[int, Any], None] | None = None
+) -> list[CaseResult]:
     from lettergen.polish_pool import run_threads
 
-    return run_threads(run_case, files, threads)
+    return run_threads(run_case, files, threads, emit)
 
 
-def _polish_files_there(polisher: Any, files: Sequence[str], threads: int, options: dict[str, Any]) -> list[CaseResult]:
+def _polish_files_there(
+    polisher: Any, files: Sequence[str], threads: int, options: dict[str, Any], emit: Callable[[int, Any], None]
+) -> None:
     """In a polish worker process: this shard's cases, written to the batch's output directory."""
     _init_worker(options["batch"], options["out_dir"])  # its polisher arrives as this worker's own (cheap again)
-    return _polish_files(files, threads)
+    _polish_files(files, threads, emit)
 
 
 def run_batch(

@@ -21,10 +21,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +29,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from lettergen.case import Case
 from lettergen.criteria import Decision
-from lettergen.errors import EnvironmentProblem, LettergenError, MissingExtra
+from lettergen.errors import EnvironmentProblem, MissingExtra
 from lettergen.files import cache_dir
 from lettergen.guard import judge
 from lettergen.kb import KnowledgeBase
@@ -44,7 +41,6 @@ from lettergen.render import Letter, Sentence
 from lettergen.validate import atoms, header_text, validate_letter
 
 if TYPE_CHECKING:
-    from lettergen.api import Draft, LoadedCase
     from lettergen.polish_pool import Workers
 
 
@@ -364,68 +360,4 @@ def _revert_invalid(
     return polished.model_copy(update={"sentences": out})
 
 
-def polish_many(
-    cases: Sequence[LoadedCase | Case],
-    *,
-    model: str,
-    api_base: str | None = None,
-    concurrency: int = 8,
-    letter_type: str | None = None,
-    fmt: str = "md",
-    letter_date: date | None = None,
-    kb: KnowledgeBase | None = None,
-    strict: bool = True,
-    polisher: Polisher | None = None,
-    processes: int = 1,
-    **options: Any,
-) -> list[Draft | LettergenError]:
-    """Draft and polish many letters with at most ``concurrency`` model calls in flight.
-
-    Returns one result per case, in order: the Draft, or the LettergenError that case raised (one bad
-    case never stops the others). ``options`` are :class:`PolishSettings` fields (timeout, cache_dir...).
-    ``processes`` > 1 spreads the cases over that many processes (:mod:`lettergen.polish_pool`); their
-    workers stay with the polisher for later calls.
-    """
-    from lettergen import api
-    from lettergen.kb import load_kb
-    from lettergen.polish_pool import run_sharded, run_threads
-
-    pol = polisher or make_polisher(model, api_base, **options)
-    base = kb or load_kb()
-
-    def stage(item: LoadedCase | Case, ahead: threading.Semaphore) -> api.Staged | LettergenError:
-        ahead.acquire()
-        try:
-            return api.stage(item, letter_type=letter_type, fmt=fmt, letter_date=letter_date, kb=base)
-        except LettergenError as exc:
-            return exc
-
-    def finish(staged: Future[api.Staged | LettergenError], ahead: threading.Semaphore) -> Draft | LettergenError:
-        try:
-            got = staged.result()
-        finally:
-            ahead.release()
-        if isinstance(got, LettergenError):
-            return got
-        try:
-            return api.finish(got, polish=pol, strict=strict)
-        except LettergenError as exc:
-            return exc
-
-    def run_here(items: Sequence[LoadedCase | Case], threads: int) -> list[Draft | LettergenError]:
-        # One thread renders the template letters ahead, in order, while the others wait on the model: a
-        # polishing thread then goes from an answer to its next call without rendering in between, and the
-        # rendering lands in the time the first calls wait. At most two letters per slot wait rendered.
-        ahead = threading.Semaphore(2 * max(1, threads))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lettergen-stage") as renderer:
-            staged = [renderer.submit(stage, item, ahead) for item in items]
-            return run_threads(lambda got: finish(got, ahead), staged, threads)
-
-    shard_options = {"letter_type": letter_type, "fmt": fmt, "letter_date": letter_date, "kb": kb, "strict": strict}
-    try:
-        return run_sharded(
-            cases, polisher=pol, processes=processes, concurrency=concurrency, options=shard_options, run_here=run_here
-        )
-    finally:
-        if polisher is None:  # made here for this call: nobody else will reuse its workers
-            pol.close_workers()
+from lettergen.polish_pool import polish_many as polish_many  # noqa: E402  (many letters: threads, processes)

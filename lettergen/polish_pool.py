@@ -1,32 +1,49 @@
-"""Polishing on several cores: shards of the cases in worker processes, each with its own threads.
+"""Polishing many letters: threads that keep ``concurrency`` model requests in flight, over processes.
 
-A polished letter costs some 11-15 ms of CPU in one interpreter (drafting, litellm's own work for each
-call, the lock and the guard). Past a dozen calls in flight one process is busy computing while answers
-wait for it, so :func:`lettergen.polish.polish_many` with ``processes=N`` splits the cases into N
-interleaved shards: one runs here, the others in worker processes, ``concurrency`` split between them.
+**Requests in flight.** ``concurrency`` counts model requests on the wire, and ``GatedTransport`` (on
+litellm's httpx client) holds it there: a request waits for a slot only when it is about to be sent.
+The threads polishing letters outnumber the slots two to one, so that litellm's own work before and
+after a request, the guard and the validator run while other letters' requests are out, and a slot is
+taken again the moment one comes back. A route with a client of its own is found on its first call, and
+then each whole call holds a slot (``Polisher._complete``).
+
+**Processes.** A polished letter costs some 11-15 ms of CPU in one interpreter (drafting, litellm's work
+for each call, the lock and the guard). Past a dozen calls in flight one process is busy computing while
+answers wait for it, so :func:`polish_many` with ``processes=N`` splits the cases into N interleaved
+shards: one runs here, the others in worker processes, ``concurrency`` split between them. A worker
+sends each letter back the moment it is done, so that moving the results overlaps the model's waits
+instead of following the last of them. A worker that dies loses only the letters it had not sent; they
+are polished here.
 
 The workers belong to the :class:`~lettergen.polish.Polisher` and outlive one call. They are spawned,
 never forked (litellm starts threads, and a fork copies their locks in whatever state they are), and
 each imports litellm and builds its own polisher as soon as it starts, in parallel with the caller.
 A polisher crosses to a worker as its settings only (see ``Polisher.__reduce__``).
-
-``concurrency`` counts model requests in flight, and :class:`GatedTransport` holds it there: a request
-waits for a slot only when it is about to go on the wire. The threads polishing letters outnumber the
-slots, so that litellm's own work before and after a request, the guard and the validator run while
-other letters' requests are out, and a slot is taken again the moment one comes back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from lettergen.errors import LettergenError
+
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from lettergen.api import Draft, LoadedCase, Staged
+    from lettergen.case import Case
+    from lettergen.kb import KnowledgeBase
     from lettergen.polish import Polisher, PolishSettings
+
+Emit = Callable[[int, Any], None]  # (index in the shard, result): a result is ready
+Shard = Callable[[Any, Sequence[Any], int, dict[str, Any], Emit], None]  # a shard's work, in a worker
+RunHere = Callable[[Sequence[Any], int], list[Any]]  # a shard's work, here
 
 _SHARED: dict[Any, Polisher] = {}
 
@@ -84,63 +101,204 @@ def shared_polisher(settings: PolishSettings) -> Polisher:
     return pol
 
 
-def run_threads(fn: Callable[[Any], Any], items: Sequence[Any], concurrency: int) -> list[Any]:
-    """``fn`` over ``items`` on threads, in order, with at most ``concurrency`` model requests in flight.
-
-    There are twice as many threads as slots: while one thread's request is out, another prepares its
-    next request or checks the answer it just got (see the module's docstring)."""
+def run_threads(
+    fn: Callable[[Any], Any], items: Sequence[Any], concurrency: int, emit: Emit | None = None
+) -> list[Any]:
+    """``fn`` over ``items`` on threads, in order, with at most ``concurrency`` model requests in flight;
+    ``emit(index, result)`` hears of each result as soon as it is ready."""
     slots = threading.Semaphore(max(1, concurrency))
 
-    def one(item: Any) -> Any:
+    def one(index: int) -> Any:
         GATE.slots = slots
         try:
-            return fn(item)
+            result = fn(items[index])
         finally:
             GATE.slots = None
+        if emit is not None:
+            emit(index, result)
+        return result
 
     with ThreadPoolExecutor(max_workers=2 * max(1, concurrency), thread_name_prefix="lettergen-polish") as pool:
-        return list(pool.map(one, items))
+        return list(pool.map(one, range(len(items))))
 
 
-def _start_worker(settings: PolishSettings) -> None:
+# -- many letters ------------------------------------------------------------------------------------
+
+
+def letters(
+    pol: Polisher,
+    *,
+    letter_type: str | None,
+    fmt: str,
+    letter_date: date | None,
+    kb: KnowledgeBase | None,
+    strict: bool,
+) -> Callable[[Sequence[LoadedCase | Case], int, Emit | None], list[Draft | LettergenError]]:
+    """The work of :func:`polish_many` in one process: draft and polish cases on threads."""
+    from lettergen import api
+    from lettergen.kb import load_kb
+
+    base = kb or load_kb()
+
+    def stage(item: LoadedCase | Case, ahead: threading.Semaphore) -> Staged | LettergenError:
+        ahead.acquire()
+        try:
+            return api.stage(item, letter_type=letter_type, fmt=fmt, letter_date=letter_date, kb=base)
+        except LettergenError as exc:
+            return exc
+
+    def finish(staged: Future[Staged | LettergenError], ahead: threading.Semaphore) -> Draft | LettergenError:
+        try:
+            got = staged.result()
+        finally:
+            ahead.release()
+        if isinstance(got, LettergenError):
+            return got
+        try:
+            return api.finish(got, polish=pol, strict=strict)
+        except LettergenError as exc:
+            return exc
+
+    def run(items: Sequence[LoadedCase | Case], threads: int, emit: Emit | None) -> list[Draft | LettergenError]:
+        # One thread renders the template letters ahead, in order, while the others wait on the model: a
+        # polishing thread then goes from an answer to its next call without rendering in between, and the
+        # rendering lands in the time the first calls wait. At most two letters per slot wait rendered.
+        ahead = threading.Semaphore(2 * max(1, threads))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lettergen-stage") as renderer:
+            staged = [renderer.submit(stage, item, ahead) for item in items]
+            return run_threads(lambda got: finish(got, ahead), staged, threads, emit)
+
+    return run
+
+
+def polish_many(
+    cases: Sequence[LoadedCase | Case],
+    *,
+    model: str,
+    api_base: str | None = None,
+    concurrency: int = 8,
+    letter_type: str | None = None,
+    fmt: str = "md",
+    letter_date: date | None = None,
+    kb: KnowledgeBase | None = None,
+    strict: bool = True,
+    polisher: Polisher | None = None,
+    processes: int = 1,
+    **options: Any,
+) -> list[Draft | LettergenError]:
+    """Draft and polish many letters with at most ``concurrency`` model requests in flight.
+
+    Returns one result per case, in order: the Draft, or the LettergenError that case raised (one bad
+    case never stops the others). ``options`` are :class:`~lettergen.polish.PolishSettings` fields
+    (timeout, cache_dir...). ``processes`` > 1 spreads the cases over that many processes; their
+    workers stay with the polisher for later calls.
+    """
+    from lettergen.polish import make_polisher
+
+    pol = polisher or make_polisher(model, api_base, **options)
+    shard: dict[str, Any] = {"letter_type": letter_type, "fmt": fmt, "letter_date": letter_date, "kb": kb}
+    shard["strict"] = strict
+    run = letters(pol, **shard)
+    try:
+        return run_sharded(
+            cases,
+            polisher=pol,
+            processes=processes,
+            concurrency=concurrency,
+            options=shard,
+            run_here=lambda items, threads: run(items, threads, None),
+        )
+    finally:
+        if polisher is None:  # made here for this call: nobody else will reuse its workers
+            pol.close_workers()
+
+
+def polish_shard(polisher: Polisher, items: Sequence[Any], threads: int, options: dict[str, Any], emit: Emit) -> None:
+    """In a worker: one shard of :func:`polish_many` (the default ``run_there``)."""
+    letters(polisher, **options)(items, threads, emit)
+
+
+# -- worker processes --------------------------------------------------------------------------------
+
+
+def _worker_main(conn: Connection, settings: PolishSettings) -> None:
+    """A worker's life: build the polisher, then run shards, sending each result as it is ready."""
     shared_polisher(settings)  # imports litellm now, not when the first shard arrives
+    lock = threading.Lock()  # the polishing threads share one pipe
+
+    def send(message: tuple[Any, ...]) -> None:
+        with lock:
+            conn.send(message)
+
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):  # the caller is gone
+            return
+        if task is None:
+            return
+        fn, polisher, items, threads, options = task
+        try:
+            fn(polisher, items, threads, options, lambda i, r: send(("result", i, r)))
+        except Exception as exc:  # a defect, not a case's error (those are results): the caller raises it
+            try:
+                send(("failed", exc))
+            except Exception:  # it does not pickle
+                send(("failed", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        else:
+            send(("done",))
 
 
-def _ready() -> bool:
-    return True
-
-
-def polish_shard(polisher: Polisher, items: Sequence[Any], concurrency: int, options: dict[str, Any]) -> list[Any]:
-    """In a worker: :func:`lettergen.polish.polish_many` on one shard (the default ``run_there``)."""
-    from lettergen.polish import polish_many
-
-    return polish_many(items, model="", polisher=polisher, concurrency=concurrency, processes=1, **options)
-
-
-Shard = Callable[[Any, Sequence[Any], int, dict[str, Any]], list[Any]]
+class WorkerDied(Exception):
+    """A worker process ended (killed, out of memory) before it finished its shard."""
 
 
 class Workers:
-    """A pool of ``n`` spawned processes that polish shards for one polisher's settings."""
+    """``n`` spawned processes that polish shards for one polisher's settings."""
 
     def __init__(self, settings: PolishSettings, n: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
         self.n = n
-        self.pool = ProcessPoolExecutor(
-            max_workers=n,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(settings,),
-        )
-        for _ in range(n):  # start every worker now, so that they warm up while the caller works
-            self.pool.submit(_ready)
+        self.lock = threading.Lock()  # one sharded call at a time: a worker runs one shard at a time
+        self.conns: list[Connection] = []
+        self.procs: list[Any] = []
+        for _ in range(n):  # started now, so that they warm up while the caller works
+            here, there = ctx.Pipe()
+            proc = ctx.Process(target=_worker_main, args=(there, settings), name="lettergen-polish", daemon=True)
+            proc.start()
+            there.close()  # the worker holds the only other end: its death reads here as end of file
+            self.conns.append(here)
+            self.procs.append(proc)
 
-    def submit(
-        self, fn: Shard, polisher: Polisher, items: Sequence[Any], threads: int, options: dict[str, Any]
-    ) -> Future[Any]:
-        return self.pool.submit(fn, polisher, items, threads, options)
+    def run(self, k: int, task: tuple[Any, ...], size: int) -> tuple[dict[int, Any], BaseException | None]:
+        """Send worker ``k`` a shard of ``size`` items; collect what it sends back until it is done.
+
+        Returns the results by index, and the worker's failure: its own exception, or WorkerDied."""
+        conn = self.conns[k]
+        got: dict[int, Any] = {}
+        try:
+            conn.send(task)
+            while True:
+                message = conn.recv()
+                if message[0] == "result":
+                    got[message[1]] = message[2]
+                elif message[0] == "failed":
+                    return got, message[1]
+                else:
+                    return got, None if len(got) == size else WorkerDied("a worker lost results")
+        except (EOFError, OSError):
+            return got, WorkerDied("a polish worker process ended before its shard was done")
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        for conn in self.conns:
+            with contextlib.suppress(OSError):  # already gone
+                conn.send(None)
+        for conn, proc in zip(self.conns, self.procs, strict=True):
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+            conn.close()
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -155,13 +313,13 @@ def run_sharded(
     processes: int,
     concurrency: int,
     options: dict[str, Any],
-    run_here: Callable[[Sequence[Any], int], list[Any]],
+    run_here: RunHere,
     run_there: Shard = polish_shard,
 ) -> list[Any]:
     """Results for ``items`` in order: shard 0 through ``run_here`` in this process, the rest through
     ``run_there`` (a module-level function, so that it pickles) in workers, with ``concurrency`` split.
 
-    A worker that dies takes only its pool with it: its shard is run here instead.
+    A worker that dies takes only its pool with it: what it had not sent back is run here instead.
     """
     n = max(1, min(processes, len(items), concurrency))
     if n == 1:
@@ -170,17 +328,32 @@ def run_sharded(
     parts = [[items[j] for j in idx] for idx in shards]
     shares = split(concurrency, n)
     workers = polisher.workers(n - 1)
-    futures = [
-        workers.submit(run_there, polisher, part, share, options)
-        for part, share in zip(parts[1:], shares[1:], strict=True)
-    ]
-    done = [run_here(parts[0], shares[0])]
-    for part, share, fut in zip(parts[1:], shares[1:], futures, strict=True):
+    there: list[tuple[dict[int, Any], BaseException | None]] = [({}, None)] * (n - 1)
+
+    def collect(k: int) -> None:
+        task = (run_there, polisher, parts[k + 1], shares[k + 1], options)
+        there[k] = workers.run(k, task, len(parts[k + 1]))
+
+    with workers.lock:
+        # Each worker's results arrive on a thread of their own (unpickled there, while this process waits
+        # on the model), so nothing is left to move once the last answer is in.
+        receivers = [threading.Thread(target=collect, args=(k,), daemon=True) for k in range(n - 1)]
+        for t in receivers:
+            t.start()
         try:
-            done.append(fut.result())
-        except BrokenProcessPool:
+            done = [run_here(parts[0], shares[0])]
+        finally:
+            for t in receivers:
+                t.join()
+    for k, (got, failure) in enumerate(there, start=1):
+        if isinstance(failure, WorkerDied):
             polisher.close_workers()
-            done.append(run_here(part, share))
+            missing = [j for j in range(len(parts[k])) if j not in got]
+            for j, r in zip(missing, run_here([parts[k][j] for j in missing], shares[k]), strict=True):
+                got[j] = r
+        elif failure is not None:
+            raise failure
+        done.append([got[j] for j in range(len(parts[k]))])
     results: list[Any] = [None] * len(items)
     for idx, shard_results in zip(shards, done, strict=True):
         for j, r in zip(idx, shard_results, strict=True):

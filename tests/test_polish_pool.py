@@ -114,26 +114,56 @@ def test_batch_polish_with_jobs_writes_every_letter(polisher: Polisher, tmp_path
     assert resumed.status["skipped"] == 3
 
 
-def _die(polisher: Any, items: Any, threads: int, options: Any) -> list[Any]:
+def _die(polisher: Any, items: Any, threads: int, options: Any, emit: Any) -> None:
     import os
 
     os._exit(1)  # a worker killed mid-shard (out of memory, a signal)
 
 
-def test_a_dead_worker_costs_only_its_pool(polisher: Polisher) -> None:
-    # Runs last in this module: it breaks the polisher's pool on purpose.
+def _die_after_two(polisher: Any, items: Any, threads: int, options: Any, emit: Any) -> None:
+    import os
+
+    emit(0, items[0] * 10)
+    emit(2, items[2] * 10)
+    os._exit(1)  # killed with two of its results already sent
+
+
+def _defect(polisher: Any, items: Any, threads: int, options: Any, emit: Any) -> None:
+    emit(0, items[0] * 10)
+    raise ZeroDivisionError("a defect in the worker")
+
+
+def _fail(polisher: Polisher, run_there: Any) -> tuple[list[Any], list[list[int]]]:
     from lettergen.polish_pool import run_sharded
 
-    items = list(range(6))
     here: list[list[int]] = []
 
     def run_here(shard: Any, threads: int) -> list[Any]:
         here.append(list(shard))
         return [i * 10 for i in shard]
 
-    out = run_sharded(
-        items, polisher=polisher, processes=2, concurrency=2, options={}, run_here=run_here, run_there=_die
-    )
+    items = list(range(6))
+    out = run_sharded(items, polisher=polisher, processes=2, concurrency=2, options={}, run_here=run_here,
+                      run_there=run_there)  # fmt: skip
+    return out, here
+
+
+def test_a_worker_defect_reaches_the_caller(polisher: Polisher) -> None:
+    with pytest.raises(ZeroDivisionError, match="a defect in the worker"):
+        _fail(polisher, _defect)
+    assert polisher._workers is not None  # the worker itself lives on, for the next call
+
+
+@pytest.mark.parametrize(
+    ("run_there", "rerun"),
+    [
+        (_die, [1, 3, 5]),  # died before sending anything: its whole shard runs here
+        (_die_after_two, [3]),  # sent two results first (items 1 and 5 of its shard [1, 3, 5]): 3 is left
+    ],
+    ids=["at-once", "after-two"],
+)
+def test_a_dead_worker_costs_only_its_pool(polisher: Polisher, run_there: Any, rerun: list[int]) -> None:
+    out, here = _fail(polisher, run_there)
     assert out == [0, 10, 20, 30, 40, 50]  # every item, in order
-    assert here == [[0, 2, 4], [1, 3, 5]]  # the dead worker's shard ran here instead
+    assert here == [[0, 2, 4], rerun]  # what the dead worker had not sent ran here instead
     assert polisher._workers is None  # the broken pool was dropped; the next call starts a new one
