@@ -56,6 +56,9 @@ def handled(fn: F) -> F:
             raise _fail("interrupted", 130) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except BrokenPipeError:  # the reader of stdout went away (`| head`): stop quietly, as Unix tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush cannot fail again
+            raise typer.Exit(141) from None  # 128 + SIGPIPE, what a shell reports for a tool killed by it
         except Exception as exc:  # a bug: say so without a traceback that could carry case data
             if os.environ.get("LETTERGEN_DEBUG"):
                 raise

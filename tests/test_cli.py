@@ -82,3 +82,29 @@ def test_python_dash_m_works() -> None:
         check=False,
     )
     assert proc.returncode == 0 and "20206" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["criteria", "list"],
+        ["check", "examples/chordoma-gluteal-mass.yaml"],
+        ["batch", "examples/chordoma-gluteal-mass.yaml", "--date", "2026-11-21", "-o", "{out}"],
+    ],
+    ids=["criteria-list", "check", "batch"],
+)
+def test_a_reader_that_goes_away_ends_the_command_quietly(args: list[str], tmp_path: Path) -> None:
+    # `lettergen ... | head -1`, made certain: the pipe's reading end is closed before anything is written.
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        argv = [a.replace("{out}", str(tmp_path / "out")) for a in args]
+        proc = subprocess.run([sys.executable, "-m", "lettergen", *argv], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, cwd=ROOT, check=False)  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == ""
+    if args[0] == "batch":  # the letter was written whole before the summary met the closed pipe
+        assert len(list((tmp_path / "out").glob("*.lmn.md"))) == 1
