@@ -385,7 +385,7 @@ def batch(
     polish: Annotated[bool, typer.Option("--polish", help="Polish wording with a model (guarded).")] = False,
     model: Annotated[str | None, typer.Option("--model", help="litellm model name for --polish.")] = None,
     api_base: Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", help="Model calls in flight with --polish.")] = 8,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Model requests in flight with --polish.")] = 8,
 ) -> None:
     """Draft many cases into DIR with a report; exit 2 when some cases had bad input (the rest are written)."""
     from lettergen import batch as batch_mod
