@@ -151,10 +151,11 @@ class Polisher:
                 self._workers = Workers(self.settings, n)
             return self._workers
 
-    def close_workers(self) -> None:
+    def close_workers(self, wait: bool = True) -> None:
+        """Stop this polisher's worker processes (``wait``: let them finish a shard first)."""
         with self._workers_lock:
             if self._workers is not None:
-                self._workers.close()
+                self._workers.close(wait)
                 self._workers = None
 
     # -- the one place that talks to the model ------------------------------------------------------

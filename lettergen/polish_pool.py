@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -223,6 +224,8 @@ def polish_shard(polisher: Polisher, items: Sequence[Any], threads: int, options
 
 def _worker_main(conn: Connection, settings: PolishSettings) -> None:
     """A worker's life: build the polisher, then run shards, sending each result as it is ready."""
+    # Ctrl-C reaches the whole process group; the caller decides what an interrupt stops (close_workers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     shared_polisher(settings)  # imports litellm now, not when the first shard arrives
     lock = threading.Lock()  # the polishing threads share one pipe
 
@@ -289,12 +292,13 @@ class Workers:
         except (EOFError, OSError):
             return got, WorkerDied("a polish worker process ended before its shard was done")
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers: when they are done with their shards (``wait``), or now."""
         for conn in self.conns:
             with contextlib.suppress(OSError):  # already gone
                 conn.send(None)
         for conn, proc in zip(self.conns, self.procs, strict=True):
-            proc.join(timeout=5)
+            proc.join(timeout=5 if wait else 0)
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
@@ -332,7 +336,10 @@ def run_sharded(
 
     def collect(k: int) -> None:
         task = (run_there, polisher, parts[k + 1], shares[k + 1], options)
-        there[k] = workers.run(k, task, len(parts[k + 1]))
+        try:
+            there[k] = workers.run(k, task, len(parts[k + 1]))
+        except Exception as exc:  # the shard would not pickle: the caller raises it
+            there[k] = ({}, exc)
 
     with workers.lock:
         # Each worker's results arrive on a thread of their own (unpickled there, while this process waits
@@ -342,6 +349,9 @@ def run_sharded(
             t.start()
         try:
             done = [run_here(parts[0], shares[0])]
+        except BaseException:  # an interrupt or a defect here: the workers would polish on for nobody
+            polisher.close_workers(wait=False)
+            raise
         finally:
             for t in receivers:
                 t.join()

@@ -148,6 +148,39 @@ def _fail(polisher: Polisher, run_there: Any) -> tuple[list[Any], list[list[int]
     return out, here
 
 
+def _sleep(polisher: Any, items: Any, threads: int, options: Any, emit: Any) -> None:
+    import time
+
+    time.sleep(60)  # a shard that would take a minute
+
+
+def test_an_interrupt_here_stops_the_workers_at_once(polisher: Polisher) -> None:
+    from lettergen.polish_pool import run_sharded
+
+    def run_here(shard: Any, threads: int) -> list[Any]:
+        raise KeyboardInterrupt
+
+    workers = polisher.workers(1)
+    with pytest.raises(KeyboardInterrupt):
+        run_sharded([1, 2], polisher=polisher, processes=2, concurrency=2, options={}, run_here=run_here,
+                    run_there=_sleep)  # fmt: skip
+    import signal
+
+    assert workers.procs[0].exitcode == -signal.SIGTERM  # stopped, not left to finish its minute
+    assert polisher._workers is None
+
+
+def test_a_shard_that_does_not_pickle_is_the_callers_error(polisher: Polisher) -> None:
+    import pickle as pk
+
+    from lettergen.polish_pool import run_sharded
+
+    items = [1, lambda: 2]  # the second item goes to the worker, and a lambda does not pickle
+    with pytest.raises((pk.PicklingError, AttributeError)):
+        run_sharded(items, polisher=polisher, processes=2, concurrency=2, options={},
+                    run_here=lambda shard, threads: list(shard), run_there=_sleep)  # fmt: skip
+
+
 def test_a_worker_defect_reaches_the_caller(polisher: Polisher) -> None:
     with pytest.raises(ZeroDivisionError, match="a defect in the worker"):
         _fail(polisher, _defect)
