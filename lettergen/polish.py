@@ -23,7 +23,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -36,12 +36,11 @@ from lettergen.kb import KnowledgeBase
 from lettergen.ledger import PolishRecord
 from lettergen.lock import MIN_WORDS, Locker, free_words, is_prose, leaks
 from lettergen.polish_cache import ResponseCache, cache_key
+from lettergen.polish_pool import GATE, Workers, gated_client, shared_polisher
+from lettergen.polish_pool import polish_many as polish_many  # many letters: threads, processes
 from lettergen.prompts import DEFAULT_PROMPT, Prompt, load_prompt
 from lettergen.render import Letter, Sentence
 from lettergen.validate import atoms, header_text, validate_letter
-
-if TYPE_CHECKING:
-    from lettergen.polish_pool import Workers
 
 
 class ModelUnavailable(EnvironmentProblem):
@@ -84,8 +83,6 @@ def import_litellm() -> Any:
     litellm.telemetry = False
     litellm.num_retries = 0
     if litellm.client_session is None:  # a client the user set stays theirs (polish then gates whole calls)
-        from lettergen.polish_pool import gated_client
-
         litellm.client_session = gated_client()
     # litellm's import leaves some hundred thousand long-lived objects; without this every full garbage
     # collection walks them again, which costs a polished letter about a tenth of its CPU time.
@@ -135,15 +132,11 @@ class Polisher:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A polisher reaches a worker process as its settings; the worker builds (once) its own.
-        from lettergen.polish_pool import shared_polisher
-
         return (shared_polisher, (self.settings,))
 
     # -- worker processes (lettergen.polish_pool) ----------------------------------------------------
     def workers(self, n: int) -> Workers:
         """At least ``n`` worker processes for this polisher's settings, started once and kept."""
-        from lettergen.polish_pool import Workers
-
         with self._workers_lock:
             if self._workers is None or self._workers.n < n:
                 if self._workers is not None:
@@ -194,8 +187,6 @@ class Polisher:
             retry=retry_if_exception(self._transient),
             reraise=True,
         )
-        from lettergen.polish_pool import GATE
-
         gate = GATE
         try:
             if gate.slots is None or self._gated_http:
@@ -359,6 +350,3 @@ def _revert_invalid(
             s = one[s.id].model_copy(update={"origin": "fallback"})
         out.append(s)
     return polished.model_copy(update={"sentences": out})
-
-
-from lettergen.polish_pool import polish_many as polish_many  # noqa: E402  (many letters: threads, processes)

@@ -197,8 +197,9 @@ def polish_many(
     from lettergen.polish import make_polisher
 
     pol = polisher or make_polisher(model, api_base, **options)
-    shard: dict[str, Any] = {"letter_type": letter_type, "fmt": fmt, "letter_date": letter_date, "kb": kb}
-    shard["strict"] = strict
+    shard: dict[str, Any] = {
+        "letter_type": letter_type, "fmt": fmt, "letter_date": letter_date, "kb": kb, "strict": strict
+    }  # fmt: skip
     run = letters(pol, **shard)
     try:
         return run_sharded(
