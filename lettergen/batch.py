@@ -26,9 +26,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from lettergen.errors import EnvironmentProblem, InputError, LettergenError, OutputError, ValidationFailed
+
+if TYPE_CHECKING:
+    from lettergen.polish_pool import Emit
 
 REPORT_CSV = "batch-report.csv"
 REPORT_JSON = "batch-report.json"
@@ -327,17 +330,13 @@ def _results(files: Sequence[str], jobs: int, options: BatchOptions, out_dir: Pa
         yield from pool.imap(run_case, files, chunksize=chunksize)
 
 
-def _polish_files(
-    files: Sequence[str], threads: int, emit: Callable[[int, Any], None] | None = None
-) -> list[CaseResult]:
+def _polish_files(files: Sequence[str], threads: int, emit: Emit | None = None) -> list[CaseResult]:
     from lettergen.polish_pool import run_threads
 
     return run_threads(run_case, files, threads, emit)
 
 
-def _polish_files_there(
-    polisher: Any, files: Sequence[str], threads: int, options: dict[str, Any], emit: Callable[[int, Any], None]
-) -> None:
+def _polish_files_there(polisher: Any, files: Sequence[str], threads: int, options: dict[str, Any], emit: Emit) -> None:
     """In a polish worker process: this shard's cases, written to the batch's output directory."""
     _init_worker(options["batch"], options["out_dir"])  # its polisher arrives as this worker's own (cheap again)
     _polish_files(files, threads, emit)
