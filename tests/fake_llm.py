@@ -101,7 +101,7 @@ class FakeLLM(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.bodies: list[str] = []
-        self.delay = 0.0  # seconds before every answer (the benchmark's model latency)
+        self.delay = 0.0  # seconds from a request's arrival to its answer (the benchmark's model latency)
         self.hang = 3.0  # seconds the "hang" behaviour waits
         self.fail_first = 1  # requests that "flaky-429" answers with 429 before it succeeds
         self._lock = threading.Lock()
@@ -137,6 +137,7 @@ class FakeLLM(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: FakeLLM
     protocol_version = "HTTP/1.1"
+    due = 0.0  # time.monotonic() at which the answer may leave
 
     def setup(self) -> None:
         super().setup()
@@ -148,6 +149,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        # A real model's latency includes its own work: the answer leaves `delay` after the request came in,
+        # however long this Python fake took to compose it (it shares the machine's cores with the client).
+        wait = self.due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -159,6 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         srv = self.server
+        self.due = time.monotonic() + srv.delay
         with srv._lock:
             srv.in_flight += 1
             srv.peak = max(srv.peak, srv.in_flight)
@@ -176,8 +183,6 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(raw)
         behaviour = str(body.get("model", "faithful"))
         n = srv.count(behaviour)
-        if srv.delay:
-            time.sleep(srv.delay)
         if behaviour == "error-500":
             return self._send(500, {"error": {"message": "internal error", "type": "server_error"}})
         if behaviour == "flaky-429" and n <= srv.fail_first:
