@@ -187,9 +187,16 @@ def finish(staged: Staged, *, polish: Any = None, strict: bool = True, redact_le
     )
     record = PolishRecord()
     prompt_id = None
+    validation = None
     if polish is not None:
-        letter, record, prompt_id = polish(letter, case, decision, kb)
-    validation = validate_letter(letter, case, decision, kb)
+        from lettergen.polish import Polisher
+
+        if isinstance(polish, Polisher):  # its safety net has validated the polished letter already
+            letter, record, prompt_id, validation = polish.polish(letter, case, decision, kb)
+        else:
+            letter, record, prompt_id = polish(letter, case, decision, kb)
+    if validation is None:
+        validation = validate_letter(letter, case, decision, kb)
     if strict and not validation.ok:
         first = validation.errors[0]
         raise ValidationFailed(

@@ -40,7 +40,7 @@ from lettergen.polish_pool import GATE, Workers, gated_client, shared_polisher
 from lettergen.polish_pool import polish_many as polish_many  # many letters: threads, processes
 from lettergen.prompts import DEFAULT_PROMPT, Prompt, load_prompt
 from lettergen.render import Letter, Sentence
-from lettergen.validate import atoms, header_text, validate_letter
+from lettergen.validate import ValidationResult, atoms, header_text, validate_letter
 
 
 class ModelUnavailable(EnvironmentProblem):
@@ -243,6 +243,16 @@ class Polisher:
     def __call__(
         self, letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase
     ) -> tuple[Letter, PolishRecord, str]:
+        polished, record, prompt, _ = self.polish(letter, case, decision, kb)
+        return polished, record, prompt
+
+    def polish(
+        self, letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase
+    ) -> tuple[Letter, PolishRecord, str, ValidationResult | None]:
+        """As calling the polisher, with the validator's verdict on the polished letter when it has one.
+
+        The safety net below validates the whole polished letter; when it reverts nothing, that verdict is
+        the letter's, and :func:`lettergen.api.finish` need not compute it again (None: it must)."""
         locker = Locker(case, decision, kb)
         groups: dict[str, list[str]] = {}
         for s in letter.sentences:
@@ -296,7 +306,9 @@ class Polisher:
             else:
                 fell_back[s.id] = last[key][1] if key in last else [error or "not answered"]
                 new.append(s.model_copy(update={"origin": "fallback"}))
-        polished = _revert_invalid(letter, letter.model_copy(update={"sentences": new}), case, decision, kb, fell_back)
+        polished, validation = _revert_invalid(
+            letter, letter.model_copy(update={"sentences": new}), case, decision, kb, fell_back
+        )
         done = [s.id for s in polished.sentences if s.origin == "polished"]
         status = "ok" if not fell_back and not error else ("partial" if done else "fell back")
         if error and not done:
@@ -316,7 +328,7 @@ class Polisher:
             status=status,
             error=error,
         )
-        return polished, record, self.prompt.ref
+        return polished, record, self.prompt.ref, validation
 
 
 def _revert_invalid(
@@ -326,12 +338,15 @@ def _revert_invalid(
     decision: Decision,
     kb: KnowledgeBase,
     fell_back: dict[str, list[str]],
-) -> Letter:
-    """Safety net: a polished sentence the whole-letter validator objects to goes back to the template."""
+) -> tuple[Letter, ValidationResult | None]:
+    """Safety net: a polished sentence the whole-letter validator objects to goes back to the template.
+
+    Returns the letter, and the validator's result for it when nothing went back (else None)."""
     changed = {s.id for s in polished.sentences if s.origin == "polished"}
-    after = [i for i in validate_letter(polished, case, decision, kb).issues if i.sentence in changed]
+    validation = validate_letter(polished, case, decision, kb)
+    after = [i for i in validation.issues if i.sentence in changed]
     if not after:
-        return polished
+        return polished, validation
     one = {s.id: s for s in template.sentences}
     before = {
         (i.sentence, i.rule, i.message)
@@ -343,10 +358,12 @@ def _revert_invalid(
     for i in after:
         if (i.sentence, i.rule, i.message) not in before:
             bad.setdefault(str(i.sentence), []).append(f"validator rule {i.rule}: {i.message}")
+    if not bad:
+        return polished, validation
     out = []
     for s in polished.sentences:
         if s.id in bad:
             fell_back[s.id] = bad[s.id]
             s = one[s.id].model_copy(update={"origin": "fallback"})
         out.append(s)
-    return polished.model_copy(update={"sentences": out})
+    return polished.model_copy(update={"sentences": out}), None

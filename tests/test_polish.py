@@ -283,3 +283,47 @@ def test_polish_many_matches_drafting_one_by_one(fake: FakeLLM, tmp_path: Path) 
         else:
             assert not isinstance(got, LettergenError)
             assert got.content == want.content and got.ledger == want.ledger
+
+
+# A polished sentence that the whole-letter validator objects to goes back to the template; the verdict the
+# safety net hands back (so that finish need not validate again) must be exactly the returned letter's.
+@pytest.mark.parametrize(
+    ("edit", "reverted"),
+    [
+        (lambda t: "In short, " + t, False),  # faithful: kept, and the verdict is reused
+        (lambda t: t + " Seen again on 2031-02-03.", True),  # a date nothing grounds: rule 2
+        (lambda t: "38505 is medically necessary.", True),  # necessity for a code not met: rule 5
+    ],
+)
+def test_the_safety_net_reverts_what_the_validator_rejects(edit: Any, reverted: bool) -> None:
+    from lettergen.polish import _revert_invalid
+    from lettergen.validate import validate_letter
+
+    loaded, kb = api.load_case(CHORDOMA), api.load_kb()
+    decision = api.check(loaded.case, kb)
+    template = offline().letter
+    target = next(s for s in template.sentences if s.kind == "claim" and s.facts)
+    changed = [
+        s.model_copy(update={"text": edit(s.text), "origin": "polished"}) if s.id == target.id else s
+        for s in template.sentences
+    ]
+    fell_back: dict[str, list[str]] = {}
+    out, verdict = _revert_invalid(
+        template, template.model_copy(update={"sentences": changed}), loaded.case, decision, kb, fell_back
+    )
+    got = out.sentence(target.id)
+    if reverted:
+        assert (got.text, got.origin) == (target.text, "fallback")
+        assert fell_back[target.id] and all(r.startswith("validator rule ") for r in fell_back[target.id])
+        assert verdict is None  # the letter changed after validating: finish validates it again
+    else:
+        assert (got.text, got.origin, fell_back) == (edit(target.text), "polished", {})
+        assert verdict == validate_letter(out, loaded.case, decision, kb) and verdict.ok
+
+
+def test_a_polished_draft_carries_the_validation_of_its_own_letter(fake: FakeLLM, tmp_path: Path) -> None:
+    from lettergen.validate import validate_letter
+
+    for behaviour in ("faithful", "liar-number"):
+        d = polish(fake, tmp_path / behaviour, behaviour)
+        assert d.validation == validate_letter(d.letter, d.case, d.decision, api.load_kb())
