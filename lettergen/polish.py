@@ -91,6 +91,27 @@ def import_litellm() -> Any:
     return litellm
 
 
+_AFTER_FIRST_CALL = threading.Lock()
+_frozen_after_first_call = False
+
+
+def _freeze_after_first_call() -> None:
+    """Freeze the heap once more, after this process's first model answer.
+
+    litellm imports much of itself (the provider's SDK, its handlers, their types) on its first call, some
+    sixty thousand objects that live as long as the process. Left unfrozen, every full collection walks
+    them again: 40-120 ms during which no thread of this process runs, so that answers wait in their
+    sockets and slots stay taken. Freezing them (as ``import_litellm`` does for the import) leaves a full
+    collection only the letters in progress to walk.
+    """
+    global _frozen_after_first_call
+    with _AFTER_FIRST_CALL:
+        if not _frozen_after_first_call:
+            _frozen_after_first_call = True
+            gc.collect()
+            gc.freeze()
+
+
 def make_polisher(model: str, api_base: str | None = None, **options: Any) -> Polisher:
     """A polisher for :func:`lettergen.api.draft` (``polish=``); options are :class:`PolishSettings` fields."""
     return Polisher(PolishSettings(model=model, api_base=api_base, **options))
@@ -215,6 +236,8 @@ class Polisher:
                 tally.cache_hits += 1
                 return str(entry["content"])
         resp = self._complete(messages, tally)
+        if not _frozen_after_first_call:
+            _freeze_after_first_call()
         content = resp.choices[0].message.content or ""
         usage = getattr(resp, "usage", None)
         t_in, t_out = int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)

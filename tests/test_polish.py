@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+import lettergen.polish as polish_module
 from lettergen import api
 from lettergen.errors import LettergenError
 from lettergen.polish import make_polisher, polish_many
@@ -327,3 +329,19 @@ def test_a_polished_draft_carries_the_validation_of_its_own_letter(fake: FakeLLM
     for behaviour in ("faithful", "liar-number"):
         d = polish(fake, tmp_path / behaviour, behaviour)
         assert d.validation == validate_letter(d.letter, d.case, d.decision, api.load_kb())
+
+
+def test_the_heap_is_frozen_once_after_the_first_answer(
+    fake: FakeLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # litellm's first call imports much of itself; those objects join the frozen heap once, so that a full
+    # collection during a run of letters walks only the letters in progress.
+    calls: list[str] = []
+    fake_gc = types.SimpleNamespace(collect=lambda: calls.append("collect"), freeze=lambda: calls.append("freeze"))
+    monkeypatch.setattr(polish_module, "gc", fake_gc)
+    monkeypatch.setattr(polish_module, "_frozen_after_first_call", False)
+    pol = make_polisher("openai/faithful", api_base=fake.url, use_cache=False, **FAST)
+    calls.clear()  # making the polisher may import litellm, which freezes the heap on its own account
+    for _ in range(2):
+        api.draft(api.load_case(CHORDOMA), letter_date=DAY, polish=pol)
+    assert calls == ["collect", "freeze"] and polish_module._frozen_after_first_call
