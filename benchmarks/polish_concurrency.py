@@ -1,4 +1,4 @@
-"""Polish 100 letters concurrently against a loopback model that answers after 200 ms.
+"""Polish 100 letters concurrently against a loopback model that answers 200 ms after each request arrives.
 
     python benchmarks/polish_concurrency.py [--letters 100] [--concurrency 16] [--latency 0.2] [--processes N]
                                             [--repeat N] [--model openai/faithful]
