@@ -38,7 +38,7 @@ class _StrictLoader(_Base):  # type: ignore[misc]
                 for tag, regexp in _IMPLICIT.get(value[:1], _WILDCARD):
                     if regexp.match(value):
                         return tag
-            return _DEFAULT_SCALAR
+            return _STR
         return super().resolve(kind, value, implicit)
 
 
@@ -77,9 +77,11 @@ def _timestamp(loader: Any, node: Any) -> Any:
 assert not _StrictLoader.yaml_path_resolvers  # what the resolver shortcuts above rely on
 _WILDCARD = tuple(_StrictLoader.yaml_implicit_resolvers.get(None, []))
 _IMPLICIT = {k: tuple(v) + _WILDCARD for k, v in _StrictLoader.yaml_implicit_resolvers.items() if k is not None}
-_DEFAULT_SCALAR = _StrictLoader.DEFAULT_SCALAR_TAG
+_STR = _StrictLoader.DEFAULT_SCALAR_TAG  # PyYAML's names for the plain tags; a scalar's default is str
+_MAP = _StrictLoader.DEFAULT_MAPPING_TAG
+_SEQ = _StrictLoader.DEFAULT_SEQUENCE_TAG
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_StrictLoader.add_constructor(_MAP, _mapping)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 # -- the fast path ------------------------------------------------------------------------------------
@@ -88,7 +90,6 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 # scalars, so _build constructs those directly and hands anything else (a tag of its own, a merge key, a
 # duplicate or unhashable key, a recursive alias, a scalar its constructor refuses) back to yaml.load,
 # which then gives exactly the result or error it always did. A property test holds the two equal.
-_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 _SCALAR_TAGS = ("null", "bool", "int", "float", "timestamp", "binary")
 _SCALARS = {f"tag:yaml.org,2002:{t}": _StrictLoader.yaml_constructors[f"tag:yaml.org,2002:{t}"] for t in _SCALAR_TAGS}
 _BUSY = object()
