@@ -60,8 +60,13 @@ def fact_claim(case: Case, kb: KnowledgeBase, fid: str, prefix: str) -> Claim:
 
 
 def finding_claim(kb: KnowledgeBase, cid: str, prefix: str) -> Claim:
-    _, finding = kb.finding(cid)
-    return Claim(id=f"{prefix}.{cid}", text=_sentence(finding.statement), citations=(cid,))
+    # A claim is frozen and built from the knowledge base alone, so each letter shares the first one built.
+    key = ("finding", cid, prefix)
+    claim: Claim | None = kb.memo.get(key)
+    if claim is None:
+        _, finding = kb.finding(cid)
+        claim = kb.memo[key] = Claim(id=f"{prefix}.{cid}", text=_sentence(finding.statement), citations=(cid,))
+    return claim
 
 
 def cited_text_claim(item: CitedText, cid: str) -> Claim:
@@ -151,6 +156,21 @@ def _verdict_claim(sd: ServiceDecision, pol: Policy, documented: set[str]) -> Cl
     return Claim(id=f"verdict.{sd.code}", text=text, citations=cites, facts=facts)
 
 
+def _memo_claims(kb: KnowledgeBase, pol: Policy, code: str) -> dict[str, tuple[Claim, ...]]:
+    """A policy's determination-memo notes as claims, built once per knowledge base (see finding_claim)."""
+    key = ("memo", pol.id, code)
+    out: dict[str, tuple[Claim, ...]] | None = kb.memo.get(key)
+    if out is None:
+        assert pol.memo is not None
+        out = kb.memo[key] = {
+            part: tuple(
+                cited_text_claim(t, f"memo.{code}.{part}.{j}") for j, t in enumerate(getattr(pol.memo, part), start=1)
+            )
+            for part in ("changes", "pitfalls", "outcomes")
+        }
+    return out
+
+
 def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_date: date) -> Material:
     views: list[ServiceView] = []
     for sd in decision.services:
@@ -176,13 +196,8 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
             ],
         )
         if pol.memo:
-            for part in ("changes", "pitfalls", "outcomes"):
-                items = getattr(pol.memo, part)
-                setattr(
-                    view,
-                    f"memo_{part}",
-                    [cited_text_claim(t, f"memo.{sd.code}.{part}.{j}") for j, t in enumerate(items, start=1)],
-                )
+            for part, claims in _memo_claims(kb, pol, sd.code).items():
+                setattr(view, f"memo_{part}", list(claims))
         views.append(view)
     ordered = sorted(case.facts, key=lambda f: (case.facts[f].date or date.min, f))
     history = [fact_claim(case, kb, f, "history") for f in ordered]

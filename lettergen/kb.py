@@ -50,10 +50,17 @@ class KnowledgeBase:
     # "source.finding" -> (source, finding): a letter resolves a few hundred citations, each a scan of its
     # source's findings without this; built from ``sources``, so a replace() keeps it true.
     citations: dict[str, tuple[Source, Finding]] = field(init=False, repr=False, compare=False)
+    # Values built from this knowledge base alone (lettergen.claims: a finding's claim), shared by every
+    # letter it drafts. Empty again after a replace() or in a pickle: it belongs to this object's data.
+    memo: dict[Any, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index = {f"{s.id}.{f.id}": (s, f) for s in self.sources.values() for f in s.findings}
         object.__setattr__(self, "citations", index)
+        object.__setattr__(self, "memo", {})
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "memo": {}}
 
     # -- lookups -------------------------------------------------------------------------------
     def finding(self, cid: str) -> tuple[Source, Finding]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +101,37 @@ def test_npi_check_digit(npi: str, ok: bool) -> None:
 )
 def test_service_code_format(code: str, ok: bool) -> None:
     assert (codes.service_code_problem(code) is None) is ok
+
+
+EXAMPLE_CASES = sorted(
+    p for p in (Path(__file__).parent.parent / "examples").glob("*.yaml") if p.name != "EXPECTED.yaml"
+)
+
+
+@pytest.mark.parametrize("example", EXAMPLE_CASES, ids=lambda p: p.stem)
+def test_claims_built_once_per_knowledge_base_equal_fresh_ones(example: Path) -> None:
+    # Claims from the knowledge base alone are memoised on it: a warm one builds the same material as a
+    # knowledge base that has built nothing yet, and every letter gets its own lists.
+    from lettergen import api
+    from lettergen.claims import build_material
+
+    warm = load_kb()
+    loaded = api.load_case(example, kb=warm)
+    decision = api.check(loaded.case, warm)
+    day = date(2026, 11, 21)
+    first = build_material(loaded.case, decision, warm, day)
+    second = build_material(loaded.case, decision, warm, day)
+    fresh = replace(warm)
+    assert fresh.memo == {}
+    assert build_material(loaded.case, decision, fresh, day) == first == second
+    for a, b in zip(first.services, second.services, strict=True):
+        assert a.memo_changes is not b.memo_changes and a.memo_pitfalls is not b.memo_pitfalls
+
+
+def test_memo_is_not_pickled() -> None:
+    kb = load_kb()
+    from lettergen.claims import finding_claim
+
+    finding_claim(kb, next(iter(kb.citations)), "t")
+    assert kb.memo
+    assert pickle.loads(pickle.dumps(kb)).memo == {}
