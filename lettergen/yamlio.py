@@ -16,6 +16,7 @@ except AttributeError:  # pragma: no cover
 
 
 _Scalar, _Mapping, _Sequence = yaml.nodes.ScalarNode, yaml.nodes.MappingNode, yaml.nodes.SequenceNode
+_IGNORE: dict[Any, None] = {}  # never written: its .get(node, index) answers None
 
 
 class _StrictLoader(_Base):  # type: ignore[misc]
@@ -26,11 +27,10 @@ class _StrictLoader(_Base):  # type: ignore[misc]
     character (PyYAML builds that list again for every scalar); the answers are the same.
     """
 
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
+    # The C parser calls these two for every node. Built-in callables that ignore their arguments cost
+    # a fraction of a Python method's call (neither binds to the loader: built-ins are not descriptors).
+    descend_resolver = _IGNORE.get  # (node, index) -> None
+    ascend_resolver = tuple  # () -> ()
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is _Scalar:
@@ -121,10 +121,17 @@ def _build(node: Any, loader: Any, memo: dict[int, Any]) -> Any:
     if cls is _Mapping and node.tag == _MAP:
         out = {}
         for key_node, value_node in node.value:
-            key = _build(key_node, loader, memo)
+            # Most keys and values are plain strings: taken here, without a call each.
+            if key_node.__class__ is _Scalar and key_node.tag == _STR:
+                key = key_node.value
+            else:
+                key = _build(key_node, loader, memo)
             if key.__class__ not in (str, int) or key in out:  # anything else: PyYAML checks and names it
                 raise _Unusual
-            out[key] = _build(value_node, loader, memo)
+            if value_node.__class__ is _Scalar and value_node.tag == _STR:
+                out[key] = value_node.value
+            else:
+                out[key] = _build(value_node, loader, memo)
     elif cls is _Sequence and node.tag == _SEQ:
         out = [_build(item, loader, memo) for item in node.value]
     else:
