@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import io
 import json
 import multiprocessing
@@ -322,12 +323,24 @@ def _results(files: Sequence[str], jobs: int, options: BatchOptions, out_dir: Pa
         yield from map(run_case, files)
         return
     methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-    if "fork" in methods:
+    fork = "fork" in methods
+    ctx = multiprocessing.get_context("fork" if fork else None)
+    # A heap frozen already (a process that polished froze its own) stays so; otherwise it is thawed below.
+    thaw = fork and gc.get_freeze_count() == 0
+    if fork:
         warm(options.fmt)  # children inherit the loaded knowledge base
+        # ...frozen: their collector then never walks those objects (nor copies the pages it would touch).
+        gc.collect()
+        gc.freeze()
     chunksize = max(1, min(64, len(files) // (jobs * 8)))
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, str(out_dir))) as pool:
-        yield from pool.imap(run_case, files, chunksize=chunksize)
+    try:
+        with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, str(out_dir))) as pool:
+            if thaw:
+                gc.unfreeze()  # the workers are forked; this process's own heap is collected as before
+            yield from pool.imap(run_case, files, chunksize=chunksize)
+    finally:
+        if thaw:
+            gc.unfreeze()
 
 
 def _polish_files(files: Sequence[str], threads: int, emit: Emit | None = None) -> list[CaseResult]:

@@ -250,3 +250,25 @@ def test_batch_syncs_once_before_the_report_and_draft_fsyncs_each_file(
     calls["fsync"].clear()
     api.draft(api.load_case(CHORDOMA), letter_date=DAY).write(tmp_path / "one")
     assert len(calls["fsync"]) == 2  # a single draft makes its letter and ledger durable itself
+
+
+def _frozen_in_worker(file: str) -> CaseResult:
+    import gc
+
+    return CaseResult(file, None, "ok", {"frozen": str(gc.get_freeze_count())})
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
+def test_workers_inherit_a_frozen_heap_and_the_parent_gets_its_own_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    monkeypatch.setattr(batch, "run_case", _frozen_in_worker)  # the forked workers see the same module
+    before = gc.get_freeze_count()
+    summary = run_batch([str(CHORDOMA)] * 4, tmp_path / "out", jobs=2)
+    assert summary.status["ok"] == 4
+    frozen = [int(n) for (key, n), times in summary.verdicts.items() if key == "frozen" for _ in range(times)]
+    assert len(frozen) == 4 and all(n > 10_000 for n in frozen)  # the knowledge base, templates, modules
+    # Thawed again, unless something froze this process before (lettergen's polish does): that stays.
+    assert gc.get_freeze_count() == before if before == 0 else gc.get_freeze_count() >= before
