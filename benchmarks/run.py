@@ -41,6 +41,16 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
+def calibrate() -> float:
+    """CPU seconds of a fixed pure-Python loop: this VM's speed drifts by up to 1.7x within an hour, and
+    every wall-clock figure moves with it, so each run prints this beside its figures."""
+    start = time.process_time()
+    d: dict[int, str] = {}
+    for i in range(3_000_000):
+        d[i % 1000] = str(i) + "x"
+    return time.process_time() - start
+
+
 def latency(n: int = 2000) -> dict[str, float]:
     from lettergen import api
     from lettergen.claims import build_material
@@ -206,15 +216,19 @@ def main() -> None:
     args = ap.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+        f"Python {platform.python_version()} ({sys.executable}), {platform.system()} {platform.release()}"
     )
-    runs = [(latency(), cold_start(), batch(args.cases, args.jobs, args.out_root)) for _ in range(max(1, args.repeat))]
+    runs = [
+        (latency(), cold_start(), batch(args.cases, args.jobs, args.out_root), calibrate())
+        for _ in range(max(1, args.repeat))
+    ]
     lat = {k: [r[0][k] for r in runs] for k in runs[0][0]}
     cold = {k: [r[1][k] for r in runs] for k in runs[0][1]}
     bat = {k: [float(r[2][k]) for r in runs] for k in runs[0][2]}
     ratio = [r[0]["pipeline_median_ms"] / r[0]["template_median_ms"] for r in runs]
     start = [r[1]["check_s"] / r[1]["bare_s"] for r in runs]
     print(f"{len(runs)} run(s); a range is min-max over the runs")
+    print(f"machine speed: a fixed Python loop took {span([r[3] for r in runs], '.2f')} s of CPU")
     print("| measure | figure | target |")
     print("| --- | --- | --- |")
     print(
