@@ -325,18 +325,17 @@ def _results(files: Sequence[str], jobs: int, options: BatchOptions, out_dir: Pa
     methods = multiprocessing.get_all_start_methods()
     fork = "fork" in methods
     ctx = multiprocessing.get_context("fork" if fork else None)
-    # A heap frozen already (a process that polished froze its own) stays so; otherwise it is thawed below.
+    # A heap frozen already (a process that polished froze its own) stays so; otherwise it is thawed after.
     thaw = fork and gc.get_freeze_count() == 0
     if fork:
         warm(options.fmt)  # children inherit the loaded knowledge base
         # ...frozen: their collector then never walks those objects (nor copies the pages it would touch).
+        # Collected first, so that nothing frozen is garbage: this process loses nothing while it waits.
         gc.collect()
         gc.freeze()
     chunksize = max(1, min(64, len(files) // (jobs * 8)))
     try:
         with ctx.Pool(jobs, initializer=_init_worker, initargs=(options, str(out_dir))) as pool:
-            if thaw:
-                gc.unfreeze()  # the workers are forked; this process's own heap is collected as before
             yield from pool.imap(run_case, files, chunksize=chunksize)
     finally:
         if thaw:
