@@ -39,6 +39,17 @@ def _installed_data_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """One entry of a letter's reference list: the source's id and its bibliographic entry."""
+
+    id: str
+    text: str
+
+    def reference(self) -> str:  # what templates written for a Source call
+        return self.text
+
+
+@dataclass(frozen=True)
 class KnowledgeBase:
     root: Path
     sources: dict[str, Source]
@@ -68,6 +79,14 @@ class KnowledgeBase:
         if hit is None:
             raise InputError(f"unknown citation '{cid}'")
         return hit
+
+    def reference(self, source_id: str) -> Reference:
+        """A source as a letter's reference list prints it, formatted once per knowledge base."""
+        key = ("reference", source_id)
+        ref: Reference | None = self.memo.get(key)
+        if ref is None:
+            ref = self.memo[key] = Reference(source_id, self.sources[source_id].reference())
+        return ref
 
     def has_citation(self, cid: str) -> bool:
         return cid in self.citations

@@ -1,0 +1,149 @@
+"""The render's shortcuts give exactly what Jinja's own path and the plain definitions give.
+
+Three shortcuts keep rendering cheap: a macro call that skips Jinja's per-call introspection
+(``_Sandbox.call``), reference entries formatted once per knowledge base (``KnowledgeBase.reference``),
+and a skeleton assembled by splitting on its marks instead of a regex callback (``assemble``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CHORDOMA, EXAMPLES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import escape
+
+from lettergen import api
+from lettergen.appeals import APPEAL_TYPES, NothingToAppeal
+from lettergen.kb import load_kb
+from lettergen.render import _CLOSE, _OPEN, _PLACEHOLDER, LETTER_TYPES, Sentence, _Sandbox, assemble
+
+CASES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "EXPECTED.yaml")
+WHEN = date(2026, 11, 21)
+
+
+@contextmanager
+def jinja_own_call() -> Iterator[None]:
+    """Every call in a template takes the sandbox's own path, as it did before the shortcut."""
+    shortcut = _Sandbox.call
+    _Sandbox.call = ImmutableSandboxedEnvironment.call  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        _Sandbox.call = shortcut  # type: ignore[method-assign]
+
+
+def _letters(path: Path, fmt: str) -> list[tuple[str, list[Sentence], str]]:
+    loaded = api.load_case(path)
+    types = [t for t in LETTER_TYPES if loaded.case.denial is not None or t not in APPEAL_TYPES]
+    out = []
+    for t in types:
+        try:
+            d = api.draft(loaded, letter_type=t, fmt=fmt, letter_date=WHEN, strict=False)
+        except NothingToAppeal:  # a case whose denied codes all fail their criteria: no appeal to draft
+            continue
+        out.append((t, d.letter.sentences, d.letter.skeleton))
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["md", "txt", "html"])
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_macro_shortcut_renders_what_jinja_renders(path: Path, fmt: str) -> None:
+    fast = _letters(path, fmt)
+    with jinja_own_call():
+        slow = _letters(path, fmt)
+    assert [t for t, _, _ in fast] == [t for t, _, _ in slow]
+    for (t, sentences, skeleton), (_, slow_sentences, slow_skeleton) in zip(fast, slow, strict=True):
+        assert skeleton == slow_skeleton, t
+        assert sentences == slow_sentences, t
+
+
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_macro_shortcut_escapes_as_jinja_does(fmt: str) -> None:
+    # Macro output is Markup under autoescape: returned as a plain str, case text in it would be escaped twice.
+    case = api.load_case(CHORDOMA).case
+    services = tuple(s.model_copy(update={"site": "left <gluteal> & sacral"}) for s in case.services)
+    case = case.model_copy(update={"services": services})
+    fast = api.draft(case, fmt=fmt, letter_date=WHEN).letter
+    with jinja_own_call():
+        slow = api.draft(case, fmt=fmt, letter_date=WHEN).letter
+    assert (fast.skeleton, fast.sentences) == (slow.skeleton, slow.sentences)
+    assert ("&lt;gluteal&gt; &amp;" if fmt == "html" else "<gluteal> &") in fast.text
+    assert "&amp;lt;" not in fast.text
+
+
+def test_macro_shortcut_is_taken() -> None:
+    # Without this, the comparison above could pass with the shortcut never used.
+    from jinja2.runtime import Macro
+
+    seen: list[str] = []
+    shortcut = _Sandbox.call
+
+    def spy(self: _Sandbox, context: object, obj: object, *args: object, **kwargs: object) -> object:
+        if isinstance(obj, Macro) and not kwargs:
+            seen.append(obj.name)
+        return shortcut(self, context, obj, *args, **kwargs)  # type: ignore[arg-type]
+
+    _Sandbox.call = spy  # type: ignore[method-assign,assignment]
+    try:
+        api.draft(api.load_case(CASES[0]), letter_date=WHEN)
+    finally:
+        _Sandbox.call = shortcut  # type: ignore[method-assign]
+    assert "service_line" in seen
+
+
+def test_reference_entries_equal_the_sources_own() -> None:
+    kb = load_kb()
+    for sid, src in kb.sources.items():
+        ref = kb.reference(sid)
+        assert (ref.id, ref.text, ref.reference()) == (sid, src.reference(), src.reference())
+        assert kb.reference(sid) is ref  # formatted once
+
+
+def _by_pattern(skeleton: str, sentences: list[Sentence], fmt: str) -> str:
+    by_id = {s.id: s.text for s in sentences}
+    return _PLACEHOLDER.sub(lambda m: str(escape(by_id[m.group(1)])) if fmt == "html" else by_id[m.group(1)], skeleton)
+
+
+_IDS = ["a", "b.c", "x y"]
+_PIECES = st.sampled_from([_OPEN, _CLOSE, "\n", " ", "<&>", "plain", *_IDS, *(f"{_OPEN}{i}{_CLOSE}" for i in _IDS)])
+
+
+def _outcome(fn: Callable[[str, list[Sentence], str], str], *args: Any) -> tuple[str, str]:
+    try:
+        return ("text", fn(*args))
+    except KeyError as exc:  # a placeholder whose id no sentence has
+        return ("unknown id", str(exc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join), st.sampled_from(["md", "html"]))
+def test_assemble_equals_the_pattern(skeleton: str, fmt: str) -> None:
+    # Stray and doubled marks included: the split must keep what the pattern keeps, replace what it
+    # replaces, and refuse the same unknown ids.
+    sentences = [Sentence(id=i, text=f"<{i}> & 1", kind="structural") for i in _IDS]
+    args = (skeleton, sentences, fmt)
+    assert _outcome(assemble, *args) == _outcome(_by_pattern, *args)
+
+
+@pytest.mark.parametrize(
+    ("skeleton", "expect"),
+    [
+        (f"a {_OPEN}x y{_CLOSE} b", ("text", "a &lt;x y&gt; &amp; 1 b")),
+        (f"{_OPEN}{_OPEN}a{_CLOSE}", ("text", f"{_OPEN}&lt;a&gt; &amp; 1")),  # the first mark is stray
+        (f"{_OPEN}{_CLOSE}a", ("text", f"{_OPEN}{_CLOSE}a")),  # an empty id is no placeholder
+        (f"{_OPEN}a", ("text", f"{_OPEN}a")),  # nor is an unclosed one
+        (f"{_OPEN}missing{_CLOSE}", ("unknown id", "'missing'")),
+    ],
+)
+def test_assemble_cases(skeleton: str, expect: tuple[str, str]) -> None:
+    sentences = [Sentence(id=i, text=f"<{i}> & 1", kind="structural") for i in _IDS]
+    assert _outcome(assemble, skeleton, sentences, "html") == expect
+    assert _outcome(_by_pattern, skeleton, sentences, "html") == expect
