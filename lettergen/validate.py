@@ -13,10 +13,8 @@ Rules (numbered as in DESIGN.md):
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Iterable
 from functools import lru_cache
-from itertools import accumulate
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -269,27 +267,30 @@ _RULE6_HINTS = (
 )
 
 
+# Whether a sentence's text holds a trigger, by text: a letter's cited findings and fixed template sentences
+# recur in every letter of a batch (and of a server). Bounded by starting again when full.
+_TRIGGER_MEMO: dict[str, bool] = {}
+_TRIGGER_MEMO_MAX = 8192
+
+
 def _rule6_suspects(sentences: list[Sentence]) -> list[Sentence]:
     """The sentences that hold one of the literal triggers: a cheap necessary condition for either rule-6
     pattern to match (both are costly to search, and no shipped sentence needs them).
 
-    The triggers are looked for once in the whole letter and then only those present in each sentence
-    (usually none, or one): searching each sentence for all sixteen was a third of the validator's time.
-    The same triggers in the same lowercased sentences as before, so the same sentences are suspects."""
-    lows = [s.text.lower() for s in sentences]
-    letter = "\n".join(lows)
-    present = [h for h in _RULE6_HINTS if h in letter]
-    if not present:
-        return []
-    # Map each occurrence back to its sentence (no trigger holds the newline that separates them).
-    starts = list(accumulate((len(low) + 1 for low in lows), initial=0))
-    hit: set[int] = set()
-    for h in present:
-        at = letter.find(h)
-        while at != -1:
-            hit.add(bisect_right(starts, at) - 1)
-            at = letter.find(h, at + 1)
-    return [sentences[i] for i in sorted(hit)]
+    Texts not seen before are searched together: each trigger is looked for once in all of them joined
+    (searching each sentence for all sixteen cost twice as much), and then only the triggers present are
+    looked for in each (usually none). Lowercased one by one, so that each text's answer is its own."""
+    memo = _TRIGGER_MEMO
+    new = list(dict.fromkeys(s.text for s in sentences if s.text not in memo))
+    if new:
+        if len(memo) + len(new) > _TRIGGER_MEMO_MAX:
+            memo.clear()
+        lows = [t.lower() for t in new]
+        joined = "\n".join(lows)  # no trigger holds a newline, so none spans two texts
+        present = [h for h in _RULE6_HINTS if h in joined]
+        for text, low in zip(new, lows, strict=True):
+            memo[text] = any(h in low for h in present)
+    return [s for s in sentences if memo[s.text]]
 
 
 def template_text_issues(sentences: Iterable[Sentence], case: Case) -> list[Issue]:

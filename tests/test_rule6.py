@@ -26,7 +26,7 @@ def suspects_one_by_one(sentences: list[Sentence]) -> list[Sentence]:
 
 
 # Pieces that make the search hard: triggers in any case, split triggers, non-ASCII letters (which make
-# lowercasing change length: "İ" becomes two characters), and the newline the prefilter joins with.
+# lowercasing change length: "İ" becomes two characters), and newlines.
 TRICKY = ["WILL ", "Guarant", "[NAME", "wil", "l ", "ris", "k", "İ", "ö", "\n", " ", "x"]
 pieces = st.sampled_from([*_RULE6_HINTS, *TRICKY])
 texts = st.lists(pieces | st.text(max_size=6), max_size=8).map("".join)
@@ -37,6 +37,7 @@ texts = st.lists(pieces | st.text(max_size=6), max_size=8).map("".join)
 def test_prefilter_finds_exactly_the_sentences_that_hold_a_trigger(parts: list[str]) -> None:
     sentences = [sentence(i, t) for i, t in enumerate(parts)]
     assert _rule6_suspects(sentences) == suspects_one_by_one(sentences)
+    assert _rule6_suspects(sentences) == suspects_one_by_one(sentences)  # again, from the memo
 
 
 RULE6 = [
@@ -71,3 +72,14 @@ def test_case_text_is_exempt() -> None:
     said = [sentence(0, f"The chart notes that {typed}.")]
     assert template_text_issues(said, case) == []
     assert [i.rule for i in template_text_issues(said, CASE)] == [6]
+
+
+def test_trigger_memo_starts_again_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lettergen import validate
+
+    monkeypatch.setattr(validate, "_TRIGGER_MEMO", {})
+    monkeypatch.setattr(validate, "_TRIGGER_MEMO_MAX", 5)
+    for round_ in range(4):
+        sentences = [sentence(i, f"text {round_}.{i}" + (" will " if i % 2 else "")) for i in range(4)]
+        assert _rule6_suspects(sentences) == suspects_one_by_one(sentences)
+        assert len(validate._TRIGGER_MEMO) <= 5
