@@ -13,6 +13,7 @@ Case text only ever reaches templates as values: it is data, never template sour
 
 from __future__ import annotations
 
+import os
 import re
 import types
 from contextvars import ContextVar
@@ -21,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
@@ -323,7 +324,26 @@ def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
     return env
 
 
+def _layout_macros(env: ImmutableSandboxedEnvironment) -> Any:
+    """``_macros.j2`` as a module, the global ``x`` of every template.
+
+    Built once per environment, without context, as ``{% import "_macros.j2" as x %}`` builds it: that
+    statement in each template and include asked Jinja for the module again in every letter (a template
+    lookup and a set difference over the globals, each time). A template that still imports it gets the
+    same module. Without ``_macros.j2`` (a data folder of one's own), ``x`` is undefined, as it was."""
+    try:
+        return env.get_template("_macros.j2").module
+    except TemplateNotFound:
+        return env.undefined(name="x")
+
+
 def templates_dir() -> Path:
+    return _templates_dir(os.environ.get("LETTERGEN_DATA"))
+
+
+@cache
+def _templates_dir(_data_env: str | None) -> Path:
+    # Keyed on the variable data_dir() reads, so that a changed LETTERGEN_DATA is seen; one per letter.
     return data_dir() / "templates"
 
 
@@ -349,6 +369,8 @@ def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: 
     env = _env(str(root), fmt)
     token = _RECORDER.set(rec)
     try:
+        if env.globals.get("x") is None:  # this environment's first letter
+            env.globals["x"] = _layout_macros(env)
         template = env.get_template(name)
         skeleton = template.render(
             m=material,

@@ -147,3 +147,35 @@ def test_assemble_cases(skeleton: str, expect: tuple[str, str]) -> None:
     sentences = [Sentence(id=i, text=f"<{i}> & 1", kind="structural") for i in _IDS]
     assert _outcome(assemble, skeleton, sentences, "html") == expect
     assert _outcome(_by_pattern, skeleton, sentences, "html") == expect
+
+
+def test_layout_macros_are_the_module_an_import_gives() -> None:
+    from lettergen.render import _env, templates_dir
+
+    api.draft(api.load_case(CASES[0]), letter_date=WHEN)
+    env = _env(str(templates_dir()), "md")
+    assert env.globals["x"] is env.get_template("_macros.j2").module
+    # A template that still imports it (one written before) gets the same macros.
+    imported = env.from_string('{% import "_macros.j2" as y %}{{ y.status_word(r) }}|{{ x.status_word(r) }}')
+    assert imported.render(r={"status": "not_met"}) == "Not met|Not met"
+
+
+@pytest.mark.parametrize(
+    ("files", "expect"),
+    [
+        ({"_macros.j2": "{% macro hello(n) %}hi {{ n }}{% endmacro %}"}, "hi 3"),
+        ({}, "undefined"),  # a data folder of one's own without _macros.j2: x is undefined, as before
+    ],
+)
+def test_layout_macros_of_a_data_folder(files: dict[str, str], expect: str) -> None:
+    from jinja2 import DictLoader, StrictUndefined, UndefinedError
+
+    from lettergen.render import _layout_macros
+
+    env = _Sandbox(loader=DictLoader(files), undefined=StrictUndefined)
+    env.globals["x"] = _layout_macros(env)
+    template = env.from_string("{{ x.hello(3) }}")
+    try:
+        assert template.render() == expect
+    except UndefinedError:
+        assert expect == "undefined"
