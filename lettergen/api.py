@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lettergen.case import Case, parse_case
+from lettergen.case import Case, Facts, parse_case
 from lettergen.criteria import Decision, check_facts, decide
 from lettergen.errors import CaseError, UsageError, ValidationFailed
 from lettergen.kb import KnowledgeBase, load_kb
@@ -43,16 +44,31 @@ def load_case(source: str | Path, *, kb: KnowledgeBase | None = None, text: str 
     return LoadedCase(case=case, sha256=_sha256(text), file=file)
 
 
+# The last decisions, by case object: check() and then draft() on one case (or a server answering both)
+# decide once. Sound because a case is immutable (tuples, frozen models, read-only Facts) and so is a
+# decision; the weak reference tells a live case from a new one at a recycled address.
+_DECISIONS: dict[tuple[int, int, str | None], tuple[weakref.ref[Case], KnowledgeBase, Decision]] = {}
+_DECISIONS_MAX = 64
+
+
 def check(case: Case, kb: KnowledgeBase | None = None, letter_type: str | None = None) -> Decision:
     """The deterministic decision for every requested code; with a denial, the appeal deadline too
     (for ``letter_type`` when it names the appeal being drafted)."""
     kb = kb or load_kb()
+    key = (id(case), id(kb), letter_type)
+    hit = _DECISIONS.get(key)
+    if hit is not None and hit[0]() is case and hit[1] is kb:
+        return hit[2]
     decision = decide(case, kb)
     if case.denial is not None:
         from lettergen.deadlines import compute_deadline
 
         deadline = compute_deadline(case, kb, letter_type=letter_type)
         decision = decision.model_copy(update={"deadline": deadline})
+    if type(case.facts) is Facts:  # not a case built around validation (model_construct), whose facts could change
+        if len(_DECISIONS) >= _DECISIONS_MAX:
+            _DECISIONS.clear()
+        _DECISIONS[key] = (weakref.ref(case), kb, decision)
     return decision
 
 

@@ -154,6 +154,21 @@ class Fact(_Model):
     date: PastDate | None = None
 
 
+class Facts(dict[str, Fact]):
+    """A case's facts, read-only: with its tuples and frozen models this makes a whole case immutable, so
+    that a decision can be remembered for it (lettergen.api.check). A changed case is a new one:
+    ``case.model_copy(update={"facts": {...}})``."""
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a case's facts are read-only; make a new case with model_copy(update={'facts': ...})")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+    def __reduce__(self) -> tuple[type[Facts], tuple[dict[str, Fact]]]:
+        # Pickle and deepcopy rebuild a dict subclass item by item, through the __setitem__ refused above.
+        return (Facts, (dict(self),))
+
+
 class Denial(_Model):
     date: PastDate
     reference: ShortText
@@ -200,7 +215,7 @@ class Case(_Model):
     provider: Provider
     diagnoses: tuple[Diagnosis, ...] = Field(min_length=1)
     services: tuple[Service, ...] = Field(min_length=1)
-    facts: dict[str, Fact] = Field(default_factory=dict)
+    facts: Annotated[dict[str, Fact], AfterValidator(Facts)] = Field(default_factory=Facts)
     denial: Denial | None = None
     enclosures: tuple[ShortText, ...] = ()
 

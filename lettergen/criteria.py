@@ -42,8 +42,8 @@ class CriterionResult(_Out):
     kind: Literal["indication", "exclusion", "bundling"]
     text: str
     status: Status
-    facts: list[str]
-    citations: list[str]
+    facts: tuple[str, ...]
+    citations: tuple[str, ...]
 
 
 class MissingFact(_Out):
@@ -52,9 +52,9 @@ class MissingFact(_Out):
 
 
 class Conflict(_Out):
-    codes: list[str]
+    codes: tuple[str, ...]
     reason: str
-    citations: list[str]
+    citations: tuple[str, ...]
 
 
 class ServiceDecision(_Out):
@@ -62,18 +62,18 @@ class ServiceDecision(_Out):
     label: str
     policy: str
     verdict: Verdict
-    criteria: list[CriterionResult]
-    missing_facts: list[MissingFact]
-    conflicts: list[Conflict]
+    criteria: tuple[CriterionResult, ...]
+    missing_facts: tuple[MissingFact, ...]
+    conflicts: tuple[Conflict, ...]
 
 
 class Deadline(_Out):
     kind: str
     due: date | None
     basis: str
-    citations: list[str]
+    citations: tuple[str, ...]
     computed_from: date | None = None
-    notes: list[str] = []
+    notes: tuple[str, ...] = ()
     level: int | None = None
     expedited: bool = False
     decision_within: str | None = None
@@ -82,7 +82,7 @@ class Deadline(_Out):
 
 class Decision(_Out):
     case_id: str
-    services: list[ServiceDecision]
+    services: tuple[ServiceDecision, ...]
     deadline: Deadline | None = None
 
     def service(self, code: str) -> ServiceDecision:

@@ -59,7 +59,7 @@ def test_bundled_guidance_is_a_conflict_with_its_reason() -> None:
     loaded = api.load_case(EXAMPLES / "ablation-rfa-bone-metastasis.yaml")
     decision = api.check(loaded.case)
     conflicts = decision.service("20982").conflicts
-    assert [c.codes for c in conflicts] == [["20982", "77013"]]
+    assert [c.codes for c in conflicts] == [("20982", "77013")]
     assert conflicts[0].reason and conflicts[0].citations
     assert decision.service("77013").verdict == "not_met"
 
