@@ -36,7 +36,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def _no_control(text: str) -> str:
     # Control characters have no place in a letter, and lettergen uses some internally as markers.
-    if _CONTROL.search(text):
+    # A printable text holds none (the check is a fast scan); one that is not, say with a newline, is searched.
+    if not text.isprintable() and _CONTROL.search(text):
         raise ValueError("contains control characters")
     return text
 

@@ -1,8 +1,9 @@
-"""The render's shortcuts give exactly what Jinja's own path and the plain definitions give.
+"""The shortcuts of the letter path give exactly what Jinja's own path and the plain definitions give.
 
 Three shortcuts keep rendering cheap: a macro call that skips Jinja's per-call introspection
 (``_Sandbox.call``), reference entries formatted once per knowledge base (``KnowledgeBase.reference``),
-and a skeleton assembled by splitting on its marks instead of a regex callback (``assemble``).
+a skeleton assembled by splitting on its marks instead of a regex callback (``assemble``), and a case's
+text checked for control characters only when it is not printable (``case._no_control``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from markupsafe import escape
 
 from lettergen import api
 from lettergen.appeals import APPEAL_TYPES, NothingToAppeal
+from lettergen.case import _CONTROL, _no_control
 from lettergen.kb import load_kb
 from lettergen.render import _CLOSE, _OPEN, _PLACEHOLDER, LETTER_TYPES, Sentence, _Sandbox, assemble
 
@@ -179,3 +181,24 @@ def test_layout_macros_of_a_data_folder(files: dict[str, str], expect: str) -> N
         assert template.render() == expect
     except UndefinedError:
         assert expect == "undefined"
+
+
+@pytest.mark.parametrize("char", [chr(c) for c in range(0x110000) if _CONTROL.search(chr(c))], ids=ord)
+def test_every_control_character_is_refused_despite_the_printable_fast_path(char: str) -> None:
+    with pytest.raises(ValueError, match="control characters"):
+        _no_control(f"a{char}b")
+
+
+@pytest.mark.parametrize("text", ["plain", "line\nbreak", "tab\there", "no\u00a0break", "é ö İ", "50% ≥ 5 cm"])
+def test_text_without_control_characters_passes(text: str) -> None:
+    assert _no_control(text) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["\n", "\n\n", "\n\n\n", "a", " ", _OPEN]), max_size=20).map("".join))
+def test_blank_runs_fold_as_the_plain_pattern_folds_them(text: str) -> None:
+    import re
+
+    from lettergen.render import _BLANK_RUN
+
+    assert _BLANK_RUN.sub("\n\n", text) == re.sub(r"\n{3,}", "\n\n", text)
