@@ -18,6 +18,7 @@ import re
 import types
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -258,6 +259,17 @@ def _say_filter(claim: Claim) -> Markup | str:
     return _RECORDER.get().say(claim)
 
 
+def _iso(d: date) -> str:
+    """``{{ d | iso }}``: 2026-11-21. A filter, not ``d.isoformat()``: Jinja calls a filter directly, where a
+    method goes through the sandbox's attribute and call checks."""
+    return d.isoformat()
+
+
+def _long_date(d: date) -> str:
+    """``{{ d | long_date }}``: November 21, 2026 (no leading zero on the day)."""
+    return d.strftime("%B %d, %Y").replace(" 0", " ")
+
+
 def _squash(text: str) -> Markup | str:
     # Sentences written on separate template lines become one paragraph with single spaces.
     out = " ".join(str(text).split()).replace(_CLOSE + _OPEN, _CLOSE + " " + _OPEN)
@@ -333,9 +345,8 @@ def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
     )
     f = _Fmt(fmt)
     env.globals.update(fmt=f, squash=_squash)
-    env.filters.update(
-        S=_structural_filter, say=_say_filter, h=f.h, bold=f.bold, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li
-    )
+    env.filters.update(S=_structural_filter, say=_say_filter, iso=_iso, long_date=_long_date)
+    env.filters.update(h=f.h, bold=f.bold, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li)
     return env
 
 

@@ -202,3 +202,20 @@ def test_blank_runs_fold_as_the_plain_pattern_folds_them(text: str) -> None:
     from lettergen.render import _BLANK_RUN
 
     assert _BLANK_RUN.sub("\n\n", text) == re.sub(r"\n{3,}", "\n\n", text)
+
+
+@pytest.mark.parametrize(
+    ("day", "long", "iso"),
+    [
+        (date(2026, 3, 5), "March 5, 2026", "2026-03-05"),
+        (date(2026, 10, 10), "October 10, 2026", "2026-10-10"),
+        (date(2026, 11, 21), "November 21, 2026", "2026-11-21"),
+    ],
+)
+def test_date_filters_print_what_the_methods_printed(day: date, long: str, iso: str) -> None:
+    from lettergen.render import _env, templates_dir
+
+    env = _env(str(templates_dir()), "md")
+    template = env.from_string("{{ d | long_date }}|{{ d | iso }}")
+    assert template.render(d=day) == f"{long}|{iso}"
+    assert day.strftime("%B %d, %Y").replace(" 0", " ") == long  # the header's former expression
