@@ -18,7 +18,6 @@ import re
 import types
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -32,12 +31,12 @@ from pydantic import BaseModel, ConfigDict
 from lettergen.claims import Claim, Material
 from lettergen.errors import DataError, UsageError
 from lettergen.kb import KnowledgeBase, data_dir
+from lettergen.layout import CLOSE, OPEN, Fmt, iso, long_date, squash
 
 Format = Literal["md", "txt", "html"]
 TEXT_FORMATS: tuple[str, ...] = ("md", "txt", "html")
 LETTER_TYPES: tuple[str, ...] = ("lmn", "appeal", "external_review", "peer_to_peer", "determination")
 
-_OPEN, _CLOSE = "\x02", "\x04"
 # Runs of three or more newlines, written with a literal prefix: the regex engine then looks for it with a
 # fast search, where "\n{3,}" tried the pattern at every character (40 us a letter, against 6).
 _BLANK_RUN = re.compile("\n\n\n+")
@@ -83,12 +82,12 @@ def assemble(skeleton: str, sentences: list[Sentence], fmt: str) -> str:
     opening mark instead of calling back into Python once per match: a letter has some sixty."""
     by_id = {s.id: s.text for s in sentences}
     html = fmt == "html"
-    parts = skeleton.split(_OPEN)
+    parts = skeleton.split(OPEN)
     out = [parts[0]]
     for part in parts[1:]:
-        sid, close, rest = part.partition(_CLOSE)
+        sid, close, rest = part.partition(CLOSE)
         if not (close and sid):  # no placeholder here: a stray mark is kept, as the pattern keeps it
-            out += (_OPEN, part)
+            out += (OPEN, part)
             continue
         text = by_id[sid]
         out += (str(escape(text)) if html else text, rest)
@@ -149,7 +148,7 @@ class _Recorder:
         self.ids.add(s.id)
         self.sentences.append(s)
         # Markup only where autoescaping is on (html); in md and txt it would change nothing but the cost.
-        mark = f"{_OPEN}{s.id}{_CLOSE}"
+        mark = f"{OPEN}{s.id}{CLOSE}"
         return Markup(mark) if self.fmt == "html" else mark
 
     def say(self, claim: Claim) -> Markup | str:
@@ -189,60 +188,6 @@ class _Recorder:
         )
 
 
-class _Fmt:
-    """Layout helpers so one template per letter type serves md, txt and html."""
-
-    def __init__(self, fmt: str) -> None:
-        self.name = fmt
-
-    def h(self, text: str, level: int) -> Markup:
-        t = str(text)
-        if self.name == "md":
-            return Markup("#" * level + " " + t + "\n\n")
-        if self.name == "html":
-            return Markup(f"<h{level}>{escape(t)}</h{level}>\n")
-        rule = "=" if level <= 1 else "-"
-        if level >= 3:
-            return Markup(t + "\n\n")
-        return Markup(t.upper() + "\n" + rule * len(t) + "\n\n")
-
-    # Block helpers are Python filters used as ``{% filter para %}...{% endfilter %}``. A letter uses about
-    # a hundred sentence and layout blocks; a filter block renders inline, while a macro or a ``{% call %}``
-    # block builds and invokes a Jinja Macro each time, which costs several times more.
-    def para(self, content: Any) -> Markup | str:
-        body = _squash(content)
-        return Markup("<p>") + body + Markup("</p>\n") if self.name == "html" else body + "\n\n"
-
-    def lines(self, content: Any, cls: str = "block") -> Markup | str:
-        rows = [r.strip() for r in content.strip().split("\n") if r.strip()]
-        if self.name == "html":
-            return Markup('<p class="') + cls + Markup('">') + Markup("<br>\n").join(rows) + Markup("</p>\n")
-        sep = "  \n" if self.name == "md" else "\n"
-        return sep.join(rows) + "\n\n"
-
-    def _wrap(self, tag: str, body: Markup | str) -> Markup | str:
-        return Markup(f"<{tag}>\n") + body + Markup(f"</{tag}>\n") if self.name == "html" else body + "\n"
-
-    def ul(self, content: Markup | str) -> Markup | str:
-        return self._wrap("ul", content)
-
-    def ol(self, content: Markup | str) -> Markup | str:
-        return self._wrap("ol", content)
-
-    def li(self, content: Any, n: int | None = None) -> Markup | str:
-        body = _squash(content)
-        if self.name == "html":
-            return Markup("<li>") + body + Markup("</li>\n")
-        return (f"{n}. " if n is not None else "- ") + body + "\n"
-
-    def bold(self, text: str) -> Markup:
-        if self.name == "md":
-            return Markup(f"**{text}**")
-        if self.name == "html":
-            return Markup(f"<strong>{escape(text)}</strong>")
-        return Markup(str(text))
-
-
 # The recorder of the render under way in this thread (or task). Filters find it here rather than in
 # the template context, so that "_macros.j2" is imported without context: Jinja then builds that module
 # once instead of once per template per letter.
@@ -257,23 +202,6 @@ def _structural_filter(content: Any, sid: str) -> Markup | str:
 def _say_filter(claim: Claim) -> Markup | str:
     """``{{ claim | say }}``: a claim sentence, recorded with its citation marker."""
     return _RECORDER.get().say(claim)
-
-
-def _iso(d: date) -> str:
-    """``{{ d | iso }}``: 2026-11-21. A filter, not ``d.isoformat()``: Jinja calls a filter directly, where a
-    method goes through the sandbox's attribute and call checks."""
-    return d.isoformat()
-
-
-def _long_date(d: date) -> str:
-    """``{{ d | long_date }}``: November 21, 2026 (no leading zero on the day)."""
-    return d.strftime("%B %d, %Y").replace(" 0", " ")
-
-
-def _squash(text: str) -> Markup | str:
-    # Sentences written on separate template lines become one paragraph with single spaces.
-    out = " ".join(str(text).split()).replace(_CLOSE + _OPEN, _CLOSE + " " + _OPEN)
-    return Markup(out) if isinstance(text, Markup) else out
 
 
 _METHODS = (types.MethodType, types.BuiltinMethodType, types.MethodWrapperType)
@@ -343,9 +271,9 @@ def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
-    f = _Fmt(fmt)
-    env.globals.update(fmt=f, squash=_squash)
-    env.filters.update(S=_structural_filter, say=_say_filter, iso=_iso, long_date=_long_date)
+    f = Fmt(fmt)
+    env.globals.update(fmt=f, squash=squash)
+    env.filters.update(S=_structural_filter, say=_say_filter, iso=iso, long_date=long_date)
     env.filters.update(h=f.h, bold=f.bold, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li)
     return env
 
@@ -369,7 +297,8 @@ def templates_dir() -> Path:
 
 @cache
 def _templates_dir(_data_env: str | None) -> Path:
-    # Keyed on the variable data_dir() reads, so that a changed LETTERGEN_DATA is seen; one per letter.
+    # Keyed on the variable data_dir() reads, so that a changed LETTERGEN_DATA is seen: a path built once per
+    # value, not once per letter.
     return data_dir() / "templates"
 
 

@@ -25,7 +25,8 @@ from lettergen import api
 from lettergen.appeals import APPEAL_TYPES, NothingToAppeal
 from lettergen.case import _CONTROL, _no_control
 from lettergen.kb import load_kb
-from lettergen.render import _CLOSE, _OPEN, _PLACEHOLDER, LETTER_TYPES, Sentence, _Sandbox, assemble
+from lettergen.layout import CLOSE, OPEN
+from lettergen.render import _PLACEHOLDER, LETTER_TYPES, Sentence, _Sandbox, assemble
 
 CASES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "EXPECTED.yaml")
 WHEN = date(2026, 11, 21)
@@ -115,7 +116,7 @@ def _by_pattern(skeleton: str, sentences: list[Sentence], fmt: str) -> str:
 
 
 _IDS = ["a", "b.c", "x y"]
-_PIECES = st.sampled_from([_OPEN, _CLOSE, "\n", " ", "<&>", "plain", *_IDS, *(f"{_OPEN}{i}{_CLOSE}" for i in _IDS)])
+_PIECES = st.sampled_from([OPEN, CLOSE, "\n", " ", "<&>", "plain", *_IDS, *(f"{OPEN}{i}{CLOSE}" for i in _IDS)])
 
 
 def _outcome(fn: Callable[[str, list[Sentence], str], str], *args: Any) -> tuple[str, str]:
@@ -138,11 +139,11 @@ def test_assemble_equals_the_pattern(skeleton: str, fmt: str) -> None:
 @pytest.mark.parametrize(
     ("skeleton", "expect"),
     [
-        (f"a {_OPEN}x y{_CLOSE} b", ("text", "a &lt;x y&gt; &amp; 1 b")),
-        (f"{_OPEN}{_OPEN}a{_CLOSE}", ("text", f"{_OPEN}&lt;a&gt; &amp; 1")),  # the first mark is stray
-        (f"{_OPEN}{_CLOSE}a", ("text", f"{_OPEN}{_CLOSE}a")),  # an empty id is no placeholder
-        (f"{_OPEN}a", ("text", f"{_OPEN}a")),  # nor is an unclosed one
-        (f"{_OPEN}missing{_CLOSE}", ("unknown id", "'missing'")),
+        (f"a {OPEN}x y{CLOSE} b", ("text", "a &lt;x y&gt; &amp; 1 b")),
+        (f"{OPEN}{OPEN}a{CLOSE}", ("text", f"{OPEN}&lt;a&gt; &amp; 1")),  # the first mark is stray
+        (f"{OPEN}{CLOSE}a", ("text", f"{OPEN}{CLOSE}a")),  # an empty id is no placeholder
+        (f"{OPEN}a", ("text", f"{OPEN}a")),  # nor is an unclosed one
+        (f"{OPEN}missing{CLOSE}", ("unknown id", "'missing'")),
     ],
 )
 def test_assemble_cases(skeleton: str, expect: tuple[str, str]) -> None:
@@ -195,7 +196,7 @@ def test_text_without_control_characters_passes(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["\n", "\n\n", "\n\n\n", "a", " ", _OPEN]), max_size=20).map("".join))
+@given(st.lists(st.sampled_from(["\n", "\n\n", "\n\n\n", "a", " ", OPEN]), max_size=20).map("".join))
 def test_blank_runs_fold_as_the_plain_pattern_folds_them(text: str) -> None:
     import re
 

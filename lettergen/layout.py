@@ -1,0 +1,87 @@
+"""Layout: the markup of md, txt and html, so that one template per letter type serves all three.
+
+The letter templates decide the words; the helpers here (Jinja filters, see lettergen.render) decide the
+markup. Also the marks that stand for a recorded sentence in a letter's skeleton.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from markupsafe import Markup, escape
+
+# A recorded sentence stands in the skeleton as OPEN + its id + CLOSE. Control characters, which a case's
+# text may not hold (lettergen.case), so no case text can forge one.
+OPEN, CLOSE = "\x02", "\x04"
+
+
+class Fmt:
+    """Layout helpers so one template per letter type serves md, txt and html."""
+
+    def __init__(self, fmt: str) -> None:
+        self.name = fmt
+
+    def h(self, text: str, level: int) -> Markup:
+        t = str(text)
+        if self.name == "md":
+            return Markup("#" * level + " " + t + "\n\n")
+        if self.name == "html":
+            return Markup(f"<h{level}>{escape(t)}</h{level}>\n")
+        rule = "=" if level <= 1 else "-"
+        if level >= 3:
+            return Markup(t + "\n\n")
+        return Markup(t.upper() + "\n" + rule * len(t) + "\n\n")
+
+    # Block helpers are Python filters used as ``{% filter para %}...{% endfilter %}``. A letter uses about
+    # a hundred sentence and layout blocks; a filter block renders inline, while a macro or a ``{% call %}``
+    # block builds and invokes a Jinja Macro each time, which costs several times more.
+    def para(self, content: Any) -> Markup | str:
+        body = squash(content)
+        return Markup("<p>") + body + Markup("</p>\n") if self.name == "html" else body + "\n\n"
+
+    def lines(self, content: Any, cls: str = "block") -> Markup | str:
+        rows = [r.strip() for r in content.strip().split("\n") if r.strip()]
+        if self.name == "html":
+            return Markup('<p class="') + cls + Markup('">') + Markup("<br>\n").join(rows) + Markup("</p>\n")
+        sep = "  \n" if self.name == "md" else "\n"
+        return sep.join(rows) + "\n\n"
+
+    def _wrap(self, tag: str, body: Markup | str) -> Markup | str:
+        return Markup(f"<{tag}>\n") + body + Markup(f"</{tag}>\n") if self.name == "html" else body + "\n"
+
+    def ul(self, content: Markup | str) -> Markup | str:
+        return self._wrap("ul", content)
+
+    def ol(self, content: Markup | str) -> Markup | str:
+        return self._wrap("ol", content)
+
+    def li(self, content: Any, n: int | None = None) -> Markup | str:
+        body = squash(content)
+        if self.name == "html":
+            return Markup("<li>") + body + Markup("</li>\n")
+        return (f"{n}. " if n is not None else "- ") + body + "\n"
+
+    def bold(self, text: str) -> Markup:
+        if self.name == "md":
+            return Markup(f"**{text}**")
+        if self.name == "html":
+            return Markup(f"<strong>{escape(text)}</strong>")
+        return Markup(str(text))
+
+
+def iso(d: date) -> str:
+    """``{{ d | iso }}``: 2026-11-21. A filter, not ``d.isoformat()``: Jinja calls a filter directly, where a
+    method goes through the sandbox's attribute and call checks."""
+    return d.isoformat()
+
+
+def long_date(d: date) -> str:
+    """``{{ d | long_date }}``: November 21, 2026 (no leading zero on the day)."""
+    return d.strftime("%B %d, %Y").replace(" 0", " ")
+
+
+def squash(text: str) -> Markup | str:
+    # Sentences written on separate template lines become one paragraph with single spaces.
+    out = " ".join(str(text).split()).replace(CLOSE + OPEN, CLOSE + " " + OPEN)
+    return Markup(out) if isinstance(text, Markup) else out
