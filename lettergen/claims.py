@@ -61,12 +61,12 @@ def fact_claim(case: Case, kb: KnowledgeBase, fid: str, prefix: str) -> Claim:
 
 def finding_claim(kb: KnowledgeBase, cid: str, prefix: str) -> Claim:
     # A claim is frozen and built from the knowledge base alone, so each letter shares the first one built.
-    key = ("finding", cid, prefix)
-    claim: Claim | None = kb.memo.get(key)
-    if claim is None:
-        _, finding = kb.finding(cid)
-        claim = kb.memo[key] = Claim(id=f"{prefix}.{cid}", text=_sentence(finding.statement), citations=(cid,))
-    return claim
+    return kb.remember(("finding", cid, prefix), _finding_claim, kb, cid, prefix)
+
+
+def _finding_claim(kb: KnowledgeBase, cid: str, prefix: str) -> Claim:
+    statement = kb.finding(cid)[1].statement
+    return Claim(id=f"{prefix}.{cid}", text=_sentence(statement), citations=(cid,))
 
 
 def cited_text_claim(item: CitedText, cid: str) -> Claim:
@@ -158,17 +158,16 @@ def _verdict_claim(sd: ServiceDecision, pol: Policy, documented: set[str]) -> Cl
 
 def _memo_claims(kb: KnowledgeBase, pol: Policy, code: str) -> dict[str, tuple[Claim, ...]]:
     """A policy's determination-memo notes as claims, built once per knowledge base (see finding_claim)."""
-    key = ("memo", pol.id, code)
-    out: dict[str, tuple[Claim, ...]] | None = kb.memo.get(key)
-    if out is None:
-        assert pol.memo is not None
-        out = kb.memo[key] = {
-            part: tuple(
-                cited_text_claim(t, f"memo.{code}.{part}.{j}") for j, t in enumerate(getattr(pol.memo, part), start=1)
-            )
-            for part in ("changes", "pitfalls", "outcomes")
-        }
-    return out
+    return kb.remember(("memo", pol.id, code), _build_memo_claims, pol, code)
+
+
+def _build_memo_claims(pol: Policy, code: str) -> dict[str, tuple[Claim, ...]]:
+    memo = pol.memo
+    assert memo is not None
+    return {
+        part: tuple(cited_text_claim(t, f"memo.{code}.{part}.{j}") for j, t in enumerate(getattr(memo, part), 1))
+        for part in ("changes", "pitfalls", "outcomes")
+    }
 
 
 def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_date: date) -> Material:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
@@ -23,6 +23,8 @@ from lettergen.errors import DataError, InputError
 from lettergen.policies import Policy, Question, rule_facts
 from lettergen.yamlio import first_error, parse_bytes, read_bytes
 
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
 _PKG = Path(__file__).resolve().parent
 
 
@@ -80,13 +82,21 @@ class KnowledgeBase:
             raise InputError(f"unknown citation '{cid}'")
         return hit
 
+    def remember(self, key: tuple[str, ...], build: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """``build(*args, **kwargs)``, a value made from this knowledge base alone, kept under ``key``: built on
+        first use, then shared by every letter (so it must never be changed: frozen models and tuples). The
+        arguments are passed, not closed over, so that a hit costs one lookup."""
+        value: _T | None = self.memo.get(key)
+        if value is None:
+            value = self.memo[key] = build(*args, **kwargs)
+        return value
+
     def reference(self, source_id: str) -> Reference:
         """A source as a letter's reference list prints it, formatted once per knowledge base."""
-        key = ("reference", source_id)
-        ref: Reference | None = self.memo.get(key)
-        if ref is None:
-            ref = self.memo[key] = Reference(source_id, self.sources[source_id].reference())
-        return ref
+        return self.remember(("reference", source_id), self._reference, source_id)
+
+    def _reference(self, source_id: str) -> Reference:
+        return Reference(source_id, self.sources[source_id].reference())
 
     def has_citation(self, cid: str) -> bool:
         return cid in self.citations
