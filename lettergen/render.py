@@ -40,7 +40,6 @@ LETTER_TYPES: tuple[str, ...] = ("lmn", "appeal", "external_review", "peer_to_pe
 # Runs of three or more newlines, written with a literal prefix: the regex engine then looks for it with a
 # fast search, where "\n{3,}" tried the pattern at every character (40 us a letter, against 6).
 _BLANK_RUN = re.compile("\n\n\n+")
-_PLACEHOLDER = re.compile("\x02([^\x02\x04]+)\x04")
 
 
 class Sentence(BaseModel):
@@ -76,10 +75,11 @@ class Letter(BaseModel):
 
 
 def assemble(skeleton: str, sentences: list[Sentence], fmt: str) -> str:
-    """The skeleton with every placeholder replaced by its sentence (escaped in html).
+    """The skeleton with every placeholder (OPEN, a non-empty id, CLOSE) replaced by its sentence, escaped
+    in html; a stray mark stays as it is.
 
-    The same result as ``_PLACEHOLDER.sub`` (a test holds them equal), but split on the placeholders'
-    opening mark instead of calling back into Python once per match: a letter has some sixty."""
+    Split on the opening mark rather than substituted by a regex with a Python callback per match (a letter
+    has some sixty); a test holds the two equal."""
     by_id = {s.id: s.text for s in sentences}
     html = fmt == "html"
     parts = skeleton.split(OPEN)
