@@ -139,27 +139,13 @@ def test_unwritable_output_exits_3(tmp_path: Path) -> None:
         assert len(stderr.strip().splitlines()) == 1 and "cannot write output" in stderr
 
 
-class _FullDisk(io.RawIOBase):
-    def __init__(self, *a: Any, **k: Any) -> None:
-        super().__init__()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: Any) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-
 def test_full_disk_exits_3_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import lettergen.files as files
 
-    real_fdopen = files.os.fdopen
+    def full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    def full(fd: int, *a: Any, **k: Any) -> Any:
-        real_fdopen(fd).close()
-        return _FullDisk()
-
-    monkeypatch.setattr(files.os, "fdopen", full)
+    monkeypatch.setattr(files, "_write_all", full)
     out = tmp_path / "out"
     code, _, stderr = run_cli("draft", str(CHORDOMA), "-o", str(out))
     assert code == 3 and "No space left" in stderr

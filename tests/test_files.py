@@ -53,3 +53,22 @@ def test_a_failed_second_file_removes_the_first(tmp_path: Path) -> None:
     with pytest.raises(OutputError):
         files.write_outputs({good: b"x", blocked: b"{}"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 10**6])
+@pytest.mark.parametrize("size", [0, 1, 8191, 70_000])
+def test_short_writes_are_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, size: int) -> None:
+    # os.write may write less than asked (a signal, a pipe); the staged file must still be whole.
+    real = os.write
+    calls = []
+
+    def short(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        return real(fd, bytes(data[:chunk]))
+
+    monkeypatch.setattr(files.os, "write", short)
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    files.write_atomic(tmp_path / "f.bin", data)
+    monkeypatch.undo()
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert len(calls) == -(-size // chunk)  # one call per chunk, none for an empty file
