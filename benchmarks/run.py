@@ -14,7 +14,9 @@
 3. batch throughput with ``--jobs 2`` on N generated cases, and the peak memory of the pool (parent and
    children summed, sampled with psutil; also the largest single process from getrusage). Every case
    creates two files, so the CPU cost of creating a file where the batch writes is measured and printed
-   beside it: on one VM it ranged from 25 us to 800 us depending on the folder, enough to halve the rate.
+   beside it: on one VM it ranged from 25 us to 800 us depending on the folder, enough to halve the rate;
+4. the CPU one batch case costs in a single process (2,000 cases, ``jobs=1``, same folder): with N workers
+   on N cores a batch can at best reach N / that, whatever its scheduling.
 """
 
 from __future__ import annotations
@@ -223,6 +225,24 @@ def batch(n: int, jobs: int = 2, out_root: str | None = None) -> dict[str, float
         shutil.rmtree(work, ignore_errors=True)
 
 
+def case_cpu(n: int = 2000, out_root: str | None = None) -> float:
+    """Milliseconds of CPU for one batch case, run in this one process (jobs=1) after a warm-up: the bound
+    on throughput, since two workers on two cores can at best share the cases with no loss."""
+    from lettergen.batch import BatchOptions, run_batch
+
+    work = Path(tempfile.mkdtemp(prefix="lettergen-bench-", dir=out_root))
+    try:
+        (work / "cases").mkdir()
+        files = make_cases(work / "cases", n)
+        options = BatchOptions(letter_date=date(2026, 11, 21))
+        run_batch(files[:50], work / "warm", options=options)
+        start = time.process_time()
+        run_batch(files, work / "out", options=options)
+        return (time.process_time() - start) / n * 1e3
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def span(values: list[float], fmt: str) -> str:
     """One figure, or the range over repeated runs (this kind of machine drifts from run to run)."""
     lo, hi = min(values), max(values)
@@ -248,7 +268,13 @@ def main() -> None:
         f"Python {platform.python_version()} ({sys.executable}), {platform.system()} {platform.release()}"
     )
     runs = [
-        (latency(), cold_start(), batch(args.cases, args.jobs, args.out_root), calibrate())
+        (
+            latency(),
+            cold_start(),
+            batch(args.cases, args.jobs, args.out_root),
+            calibrate(),
+            case_cpu(2000, args.out_root),
+        )
         for _ in range(max(1, args.repeat))
     ]
     lat = {k: [r[0][k] for r in runs] for k in runs[0][0]}
@@ -286,6 +312,11 @@ def main() -> None:
         f"| batch --jobs {args.jobs}, {args.cases} cases | {span(bat['letters_per_s'], '.0f')} letters/s "
         f"({span(bat['seconds'], '.1f')} s; creating a file there: {span(bat['file_create_us'], '.0f')} us of CPU) "
         "| >= 1,000 letters/s |"
+    )
+    cpu = [r[4] for r in runs]
+    print(
+        f"| one process, CPU per batch case (same folder) | {span(cpu, '.2f')} ms: at most "
+        f"{span([args.jobs * 1e3 / c for c in cpu], '.0f')} letters/s on {args.jobs} cores | <= 2 ms for 1,000/s |"
     )
     print(
         f"| batch peak memory (pool summed) | {span(bat['peak_pool_mb'], '.0f')} MB "
