@@ -17,6 +17,31 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "lettergen"
 
 
+class Untrusted(Exception):
+    """A cache entry another user owns, or that others can write to."""
+
+
+def read_trusted(path: Path) -> bytes | None:
+    """The bytes of a cache entry, or None when there is none or it cannot be read.
+
+    A cache entry that runs code as it loads (a pickle, compiled template code) is read only when this user
+    owns it and nobody else can write to it, the trust Python gives its own bytecode cache; otherwise this
+    raises :class:`Untrusted`. A symbolic link is not followed.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+                raise Untrusted(path.name)
+            return fh.read()
+    except OSError:
+        return None
+
+
 _COUNTER = itertools.count()
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic.version import VERSION as PYDANTIC_VERSION
 
-from lettergen.files import cache_dir, write_atomic
+from lettergen.files import Untrusted, cache_dir, read_trusted, write_atomic
 
 FORMAT = "lettergen-kb-cache-1"
 KEEP = 16  # entries kept; older ones (other data folders, earlier edits) are removed when one is added
@@ -64,15 +64,12 @@ def load(entry_key: str) -> object | None:
     """The cached object, or None (no entry, or one that is foreign, unreadable or corrupt)."""
     path = _folder() / f"{entry_key}.pickle"
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
+        data = read_trusted(path)
+    except Untrusted:
+        _warn("knowledge-base cache: ignoring %s (another user owns it or can write to it)", path.name)
         return None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
-            _warn("knowledge-base cache: ignoring %s (another user owns it or can write to it)", path.name)
-            return None
-        data = fh.read()
+    if data is None:
+        return None
     try:
         value: object = pickle.loads(data)
         return value

@@ -32,6 +32,7 @@ from lettergen.claims import Claim, Material
 from lettergen.errors import DataError, UsageError
 from lettergen.kb import KnowledgeBase, data_dir
 from lettergen.layout import CLOSE, OPEN, Fmt, iso, long_date, squash
+from lettergen.template_cache import TemplateCache
 
 Format = Literal["md", "txt", "html"]
 TEXT_FORMATS: tuple[str, ...] = ("md", "txt", "html")
@@ -270,6 +271,7 @@ def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=False,
+        bytecode_cache=TemplateCache(fmt),
     )
     f = Fmt(fmt)
     env.globals.update(fmt=f, squash=squash)
