@@ -129,6 +129,18 @@ def _verdicts(decision: Any) -> dict[str, str]:
     return {s.code: s.verdict for s in decision.services}
 
 
+def _decided(case: Any) -> dict[str, str]:
+    """The verdicts of a case that failed after it was decided (check remembers its decision), else none."""
+    from lettergen import api
+
+    if case is None:
+        return {}
+    try:
+        return _verdicts(api.check(case))
+    except LettergenError:  # it failed before its decision, and would again
+        return {}
+
+
 def _up_to_date(ledger_path: Path, letter_path: Path, sha: str, ltype: str, options: BatchOptions) -> Any:
     """The decision of an existing ledger that matches this case and the current data, else None."""
     from lettergen.ledger import sha256_text
@@ -171,7 +183,7 @@ def run_case(file: str) -> CaseResult:
     from lettergen.yamlio import read_text
 
     options, out = _OPTIONS, _OUT
-    case_id = None
+    case_id = case = None
     try:
         kb = load_kb()
         text = read_text(Path(file), CaseError)
@@ -196,12 +208,13 @@ def run_case(file: str) -> CaseResult:
         result.write(out, durable=not CAN_SYNC_ALL)  # run_batch syncs once before the report
         return CaseResult(file, case_id, "ok", _verdicts(result.decision))
     except ValidationFailed as exc:
-        return CaseResult(file, case_id, "failed", error=str(exc), kind="validation")
+        return CaseResult(file, case_id, "failed", _decided(case), str(exc), kind="validation")
     except (InputError, LettergenError) as exc:
         kind = "environment" if isinstance(exc, EnvironmentProblem) else "input"
         if not isinstance(exc, InputError | EnvironmentProblem) and exc.exit_code != 2:
             kind = "internal"
-        return CaseResult(file, case_id, "failed", error=str(exc), kind=kind)
+        # A case refused after its decision (an appeal of a code that is not met) still shows its verdicts.
+        return CaseResult(file, case_id, "failed", _decided(case), str(exc), kind=kind)
     except Exception as exc:  # a bug must not stop the batch, nor print case data
         return CaseResult(file, case_id, "failed", error=f"internal error ({type(exc).__name__})", kind="internal")
 

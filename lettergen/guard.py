@@ -1,4 +1,4 @@
-"""The polish guard (DESIGN.md validator rule 3): a polished sentence says exactly what its draft said.
+"""The polish guard (validator rule 3, see lettergen.validate): a polished sentence says exactly what its draft said.
 
 Both texts are compared in their locked form (see :mod:`lettergen.lock`): the candidate must carry the
 same tokens, each as often as the draft; no number, date or code may appear or vanish outside tokens;

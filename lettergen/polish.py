@@ -1,4 +1,4 @@
-"""Guarded model polish (DESIGN.md, "Polish protocol"): lock -> model -> guard -> unlock, or fall back.
+"""Guarded model polish (the design notes' "Polish protocol"): lock -> model -> guard -> unlock, or fall back.
 
 This is the only module that imports litellm, and only when a polisher is made. The flow for a letter:
 

@@ -1,6 +1,6 @@
 """The validator: deterministic rules every letter must pass, always on.
 
-Rules (numbered as in DESIGN.md):
+Rules (numbered as in the project's design notes; other modules cite them by number):
 
 1. every claim sentence cites at least one finding or fact, and every id resolves;
 2. grounding: numbers, dates and codes in a claim appear in its findings, its facts or the case header;
@@ -145,7 +145,7 @@ PROMISE = re.compile(
 REQUIRED: dict[str, tuple[str, ...]] = {
     "lmn": ("header.patient", "header.birth_date", "signature.name", "signature.npi"),
     "determination": ("header.patient", "header.birth_date", "signature.name"),
-    # Appeals (DESIGN rule 4): the denial's date and reference, and the appeal deadline.
+    # Appeals (rule 4): the denial's date and reference, and the appeal deadline.
     "appeal": (
         "header.patient",
         "header.birth_date",

@@ -67,6 +67,27 @@ def test_bad_case_does_not_stop_the_others(tmp_path: Path, jobs: int) -> None:
     assert not _leftovers(out)
 
 
+@pytest.mark.parametrize(
+    ("case", "verdicts"),
+    [
+        ("broken", {}),  # not parsed: nothing decided
+        ("appeal-not-met-cryoablation.yaml", {"20983": "not_met"}),  # decided, then no appeal drafted
+    ],
+)
+def test_a_failed_case_shows_the_verdicts_it_was_given(tmp_path: Path, case: str, verdicts: dict[str, str]) -> None:
+    if case == "broken":
+        file = tmp_path / "broken.yaml"
+        file.write_text("case_id: [unclosed\n")
+    else:
+        file = EXAMPLES / case
+    out = tmp_path / "out"
+    code, _, stderr = run_cli("batch", str(file), "-o", str(out), "--date", "2026-11-21")
+    assert code == 2, stderr
+    rows, js = _report(out)
+    assert js[0]["status"] == "failed" and js[0]["verdicts"] == verdicts
+    assert rows[0]["verdicts"] == ";".join(f"{c}={v}" for c, v in verdicts.items())
+
+
 def test_all_ok_exit_zero_and_jobs_agree(tmp_path: Path) -> None:
     files = _cases(tmp_path, bad=False)
     outs = []
