@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import weakref
 from dataclasses import dataclass
 from datetime import date
@@ -89,6 +90,16 @@ class Draft:
         ext = EXTENSIONS[self.ledger.format]
         stem = f"{self.case.case_id}.{self.letter.type}"
         return f"{stem}.{ext}", f"{stem}.ledger.json"
+
+    def replaces(self, out_dir: Path) -> str | None:
+        """The letter file of another format whose ledger :meth:`write` would replace in ``out_dir``, if any:
+        every format of a letter shares one ledger name (``<case_id>.<type>.ledger.json``)."""
+        letter_name, ledger_name = self.filenames()
+        try:
+            previous = json.loads((out_dir / ledger_name).read_bytes()).get("letter_file")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return previous if isinstance(previous, str) and previous != letter_name else None
 
     def write(self, out_dir: Path, *, durable: bool = True) -> tuple[Path, Path]:
         """Write the letter and its ledger, all-or-nothing (``durable``: see ``files.write_outputs``)."""
@@ -278,6 +289,13 @@ def validate_file(letter_path: Path, ledger_path: Path) -> ValidationResult:
     from lettergen.ledger import read_ledger
 
     ledger = read_ledger(ledger_path)
+    if not letter_path.name.endswith(f".{EXTENSIONS[ledger.format]}"):
+        # Every format of a letter shares one ledger name, so drafting another format into the same folder
+        # replaces the ledger (see Draft.replaces): say so, rather than fail the letter's checks.
+        raise UsageError(
+            f"{ledger_path}: is the ledger of {ledger.letter_file} (a {ledger.format} letter), not of "
+            f"{letter_path.name}; draft each format into its own folder to keep each letter's ledger"
+        )
     if ledger.format in ("pdf", "fhir"):
         raise UsageError(f"validate: a {ledger.format} letter cannot be edited; validate the md, txt, html or docx")
     try:

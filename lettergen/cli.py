@@ -144,9 +144,12 @@ def draft(
         voice=voice,
         redact_ledger=redact_ledger,
     )
+    replaced = result.replaces(out)
     letter_path, ledger_path = result.write(out)
     typer.echo(f"wrote {letter_path}")
     typer.echo(f"wrote {ledger_path}")
+    if replaced:
+        typer.echo(f"note: {ledger_path.name} was {replaced}'s ledger; that letter cannot be validated now", err=True)
     if result.ledger.polish.status not in ("not requested", "ok"):
         typer.echo(f"polish: {result.ledger.polish.status}", err=True)
 

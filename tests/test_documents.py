@@ -206,3 +206,24 @@ def test_offline_text_path_loads_no_document_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=EXAMPLES)
     assert out.stdout.strip() == "[]"
+
+
+# Every format of a letter shares one ledger name (<case_id>.<type>.ledger.json, the CLI contract).
+@pytest.mark.parametrize(("first", "second"), [("md", "fhir"), ("md", "txt"), ("html", "docx"), ("txt", "md")])
+def test_drafting_another_format_into_the_same_folder_says_whose_ledger_it_replaced(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    letter = _draft(tmp_path, first)
+    ledger = tmp_path / "chordoma-gluteal-001.lmn.ledger.json"
+    code, _, err = run_cli("draft", str(CHORDOMA), "--format", second, "--date", DATE, "-o", str(tmp_path))
+    assert code == 0 and f"was {letter.name}'s ledger; that letter cannot be validated now" in err
+    code, _, err = run_cli("validate", str(letter), "--ledger", str(ledger))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"is the ledger of chordoma-gluteal-001.lmn.{api.EXTENSIONS[second]} (a {second} letter)" in err
+    assert f"not of {letter.name}" in err
+
+
+def test_drafting_the_same_format_again_says_nothing(tmp_path: Path) -> None:
+    _draft(tmp_path, "md")
+    code, _, err = run_cli("draft", str(CHORDOMA), "--date", DATE, "-o", str(tmp_path))
+    assert code == 0 and err == ""
