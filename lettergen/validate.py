@@ -281,17 +281,22 @@ def _rule6_suspects(sentences: list[Sentence]) -> list[Sentence]:
     Texts not seen before are searched together: each trigger is looked for once in all of them joined
     (searching each sentence for all sixteen cost twice as much), and then only the triggers present are
     looked for in each (usually none). Lowercased one by one, so that each text's answer is its own."""
+    # Answered from this call's own table: the shared memo may be emptied between a lookup and the answer,
+    # by this call when it is full or by another thread's (the server, polish threads).
     memo = _TRIGGER_MEMO
-    new = list(dict.fromkeys(s.text for s in sentences if s.text not in memo))
+    texts = [s.text for s in sentences]
+    answers: dict[str, bool | None] = dict(zip(texts, map(memo.get, texts), strict=True))
+    new = [text for text, known in answers.items() if known is None]
     if new:
-        if len(memo) + len(new) > _TRIGGER_MEMO_MAX:
-            memo.clear()
         lows = [t.lower() for t in new]
         joined = "\n".join(lows)  # no trigger holds a newline, so none spans two texts
         present = [h for h in _RULE6_HINTS if h in joined]
-        for text, low in zip(new, lows, strict=True):
-            memo[text] = any(h in low for h in present)
-    return [s for s in sentences if memo[s.text]]
+        found = {text: any(h in low for h in present) for text, low in zip(new, lows, strict=True)}
+        answers.update(found)
+        if len(memo) + len(found) > _TRIGGER_MEMO_MAX:
+            memo.clear()
+        memo.update(found)
+    return [s for s, text in zip(sentences, texts, strict=True) if answers[text]]
 
 
 def template_text_issues(sentences: Iterable[Sentence], case: Case) -> list[Issue]:

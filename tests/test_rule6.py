@@ -74,6 +74,30 @@ def test_case_text_is_exempt() -> None:
     assert [i.rule for i in template_text_issues(said, CASE)] == [6]
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (["a", "b", "c", "d"], ["a", "e will ", "f"]),  # seen and new texts in the call that fills the memo
+        (["a", "b", "c", "d will "], ["d will ", "a", "b", "c", "e"]),
+        (["a", "b"], ["a", "b"]),  # only seen texts: nothing is added
+        (["a"], ["b", "c", "d", "e", "f", "g will ", "a"]),  # one call with more texts than the memo holds
+        ([], ["x will "] * 7),  # the same text many times
+    ],
+)
+def test_a_full_trigger_memo_still_answers_every_sentence_of_the_call(
+    monkeypatch: pytest.MonkeyPatch, first: list[str], second: list[str]
+) -> None:
+    # Found by a long hypothesis run: the memo was cleared to make room for a call's new texts, and the
+    # call's texts seen before were then looked up in it (KeyError).
+    from lettergen import validate
+
+    monkeypatch.setattr(validate, "_TRIGGER_MEMO", {})
+    monkeypatch.setattr(validate, "_TRIGGER_MEMO_MAX", 5)
+    for texts in (first, second, first):
+        sentences = [sentence(i, text) for i, text in enumerate(texts)]
+        assert _rule6_suspects(sentences) == suspects_one_by_one(sentences)
+
+
 def test_trigger_memo_starts_again_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
     from lettergen import validate
 
