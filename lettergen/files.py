@@ -42,6 +42,20 @@ def read_trusted(path: Path) -> bytes | None:
         return None
 
 
+def prune(folder: Path, pattern: str, keep: int) -> None:
+    """Remove all but the ``keep`` newest files matching ``pattern`` in a cache folder (best effort)."""
+
+    def age(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:  # removed meanwhile (another process pruning)
+            return 0.0
+
+    for old in sorted(folder.glob(pattern), key=age, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
 _COUNTER = itertools.count()
 
 

@@ -15,7 +15,6 @@ The entries live in ``LETTERGEN_CACHE_DIR`` (or ``~/.cache/lettergen``) under ``
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import pickle
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from pydantic.version import VERSION as PYDANTIC_VERSION
 
-from lettergen.files import Untrusted, cache_dir, read_trusted, write_atomic
+from lettergen.files import Untrusted, cache_dir, prune, read_trusted, write_atomic
 
 FORMAT = "lettergen-kb-cache-1"
 KEEP = 16  # entries kept; older ones (other data folders, earlier edits) are removed when one is added
@@ -87,9 +86,6 @@ def store(entry_key: str, value: object) -> None:
         write_atomic(
             folder / f"{entry_key}.pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), durable=False
         )
-        entries = sorted(folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
     except (OSError, pickle.PicklingError):
         return
-    for old in entries[KEEP:]:
-        with contextlib.suppress(OSError):
-            old.unlink()
+    prune(folder, "*.pickle", KEEP)

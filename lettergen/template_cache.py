@@ -25,12 +25,11 @@ import os
 import sys
 import types
 from pathlib import Path
-from typing import Any
 
 import jinja2
 from jinja2.bccache import Bucket, BytecodeCache
 
-from lettergen.files import Untrusted, cache_dir, read_trusted, write_atomic
+from lettergen.files import Untrusted, cache_dir, prune, read_trusted, write_atomic
 
 FORMAT = "lettergen-template-cache-1"
 KEEP = 256  # entries kept (13 templates in 3 formats is 39); older ones are removed when one is added
@@ -85,17 +84,16 @@ class TemplateCache(BytecodeCache):
 
     def __init__(self, tag: str) -> None:
         self.tag = tag  # see flavour()
-        self._flavours: dict[int, str | None] = {}  # by id(environment): the environments live as long as this
+        self._flavour: str | None = None
+        self._keyed = False  # each cache serves one environment, whose filters are set after it is made
 
     def _path(self, bucket: Bucket) -> Path | None:
-        env = bucket.environment
-        if id(env) not in self._flavours:
-            self._flavours[id(env)] = flavour(env, self.tag)
-        kind = self._flavours[id(env)]
-        if kind is None:
+        if not self._keyed:
+            self._flavour, self._keyed = flavour(bucket.environment, self.tag), True
+        if self._flavour is None:
             return None
         # bucket.key is Jinja's hash of the template's name and file path: one entry per data folder.
-        name = hashlib.sha256(f"{kind}|{bucket.key}".encode()).hexdigest()
+        name = hashlib.sha256(f"{self._flavour}|{bucket.key}".encode()).hexdigest()
         return cache_dir() / "templates" / f"{name}{SUFFIX}"
 
     def load_bytecode(self, bucket: Bucket) -> None:
@@ -127,17 +125,4 @@ class TemplateCache(BytecodeCache):
         # Best effort: a cache that cannot be written only costs the next start its compile.
         with contextlib.suppress(OSError, ValueError):
             write_atomic(path, bucket.bytecode_to_string(), durable=False)
-            _prune(path.parent)
-
-
-def _prune(folder: Path) -> None:
-    def age(p: Path) -> Any:
-        try:
-            return p.stat().st_mtime
-        except OSError:
-            return 0.0
-
-    entries = sorted(folder.glob(f"*{SUFFIX}"), key=age, reverse=True)
-    for old in entries[KEEP:]:
-        with contextlib.suppress(OSError):
-            old.unlink()
+            prune(path.parent, f"*{SUFFIX}", KEEP)
