@@ -77,19 +77,15 @@ def _stages() -> dict[str, Any]:
 
 
 def _batch_files() -> list[str]:
-    """Distinct copies of the case (a batch skips a case it has written), and a worker's settings."""
+    """Distinct copies of the case, and a batch worker's settings."""
+    from run import make_cases  # benchmarks/run.py, beside this script
+
     from lettergen import batch
 
     work = Path(tempfile.mkdtemp(prefix="lettergen-ir-batch-", dir=_SCRATCH))
     atexit.register(shutil.rmtree, work, True)
     (work / "out").mkdir()
-    text = CASE.read_text()
-    first = text.split("case_id:", 1)[1].split("\n", 1)[0].strip()
-    files = []
-    for i in range(110):
-        f = work / f"case-{i}.yaml"
-        f.write_text(text.replace(f"case_id: {first}", f"case_id: ir-{i}", 1))
-        files.append(str(f))
+    files = [str(f) for f in make_cases(work, 110, [CASE.name])]
     batch._init_worker(batch.BatchOptions(letter_date=date(2026, 11, 21)), str(work / "out"))
     return files
 

@@ -154,8 +154,10 @@ def cold_start_instructions() -> dict[str, float] | None:
     return out
 
 
-def make_cases(folder: Path, n: int) -> list[Path]:
-    texts = [(ROOT / "examples" / t).read_text() for t in TEMPLATES]
+def make_cases(folder: Path, n: int, templates: list[str] = TEMPLATES) -> list[Path]:
+    """``n`` case files in ``folder``, copies of the example ``templates`` in turn, each with its own case_id
+    (a batch skips a case whose letter it has already written)."""
+    texts = [(ROOT / "examples" / t).read_text() for t in templates]
     files = []
     for i in range(n):
         text = texts[i % len(texts)]
@@ -254,12 +256,7 @@ def main() -> None:
         f"Python {platform.python_version()} ({sys.executable}), {platform.system()} {platform.release()}"
     )
     runs = [
-        (
-            latency(),
-            cold_start(),
-            batch(args.cases, args.jobs, args.out_root),
-            calibrate(),
-        )
+        (latency(), cold_start(), batch(args.cases, args.jobs, args.out_root), calibrate())
         for _ in range(max(1, args.repeat))
     ]
     lat = {k: [r[0][k] for r in runs] for k in runs[0][0]}
