@@ -62,6 +62,14 @@ PastDate = Annotated[date, AfterValidator(_not_future)]
 class LetterSpec(_Model):
     type: LetterType = "lmn"
     date: dt.date | None = None
+    # How the header writes its dates (prose always writes them long: November 21, 2026).
+    date_style: Literal["us", "iso"] = "us"
+
+
+# The Medicare Beneficiary Identifier: 11 characters, the letters S, L, O, I, B and Z never used
+# (CMS, "The Medicare Beneficiary Identifier (MBI)", format specification).
+_MBI = re.compile(r"^[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9]"
+                  r"[AC-HJKMNP-RT-Y]{2}[0-9]{2}$")
 
 
 class Patient(_Model):
@@ -69,8 +77,20 @@ class Patient(_Model):
     birth_date: PastDate
     sex: Literal["female", "male", "other", "unknown"] | None = None
     member_id: ShortText | None = None
+    # The Medicare number (MBI), for a Medicare or Medicare Advantage plan: a redetermination request must
+    # carry it (42 CFR 405.944(b)).
+    medicare_number: str | None = None
     address: ShortText | None = None
     group_number: ShortText | None = None
+
+    @field_validator("medicare_number", mode="before")
+    @classmethod
+    def _mbi(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.replace("-", "").replace(" ", "").upper()
+            if not _MBI.match(v):
+                raise ValueError("is not a Medicare Beneficiary Identifier (11 characters, e.g. 1EG4TE5MK73)")
+        return v
 
 
 class Payer(_Model):
@@ -130,6 +150,8 @@ class Service(_Model):
     site: ShortText | None = None
     units: int = Field(default=1, ge=1, le=99)
     laterality: Literal["left", "right", "bilateral"] | None = None
+    # Planned or past: a prior-authorization request names a date to come, an appeal the date it was given.
+    date_of_service: date | None = None
 
     @field_validator("code", mode="before")
     @classmethod
@@ -236,6 +258,8 @@ class Case(_Model):
             seen.add(s.code)
         if self.denial and self.letter.date and self.denial.date > self.letter.date:
             raise ValueError("denial.date: is after the letter date")
+        if self.patient.medicare_number and self.payer.plan_type not in ("medicare", "medicare_advantage"):
+            raise ValueError("patient.medicare_number: is for Medicare plans; this payer.plan_type is not Medicare")
         return self
 
     def fact(self, fact_id: str) -> Fact | None:
@@ -244,7 +268,11 @@ class Case(_Model):
     def identifiers(self) -> list[str]:
         """Every patient identifier, for redaction and for the tests that prove none leaks."""
         out = [self.patient.name, self.patient.birth_date.isoformat(), self.provider.npi]
-        out += [v for v in (self.patient.member_id, self.patient.address, self.patient.group_number) if v]
+        out += [
+            v
+            for v in (self.patient.member_id, self.patient.medicare_number, self.patient.address, self.patient.group_number)
+            if v
+        ]
         if self.denial:
             out.append(self.denial.reference)
         return out

@@ -26,12 +26,18 @@ SourceType = Literal[
 
 _ID = r"^[a-z0-9][a-z0-9_-]*$"
 
+# How strong a source is as evidence, strongest kind first for a coverage question. A letter cites a payer's
+# own policy or a regulation for a coverage condition, a guideline or peer-reviewed study to support it, and
+# a secondary source (a re-hosted copy, a vendor or reference page, a meeting abstract) only where no primary
+# document states the same thing (`lettergen citations check` enforces this).
+Tier = Literal["regulation", "payer_policy", "guideline", "peer_reviewed", "secondary"]
+TIERS: tuple[str, ...] = ("regulation", "payer_policy", "guideline", "peer_reviewed", "secondary")
+
 
 class Strict(BaseModel):
     """Base for checked data: unknown keys are errors, values are immutable.
 
-    Validators are built on first use (``defer_build``): a knowledge base read from its cache
-    (:mod:`lettergen.kb_cache`) is never validated again, so a command that only reads it builds none.
+    Validators are built on first use (``defer_build``), so a command that reads no data file builds none.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
@@ -44,11 +50,15 @@ class Finding(Strict):
     locator: str = ""
     # Only for users who load licensed verbatim text; the shipped store has none.
     quote: str | None = None
+    # The patients the finding is about, as names from criteria/_vocabulary.yaml (chordoma, bone_metastasis ...):
+    # a letter cites it only for a case in one of them. Empty: it applies to any patient the criterion covers.
+    populations: tuple[str, ...] = ()
 
 
 class Source(Strict):
     id: str = Field(pattern=_ID)
     type: SourceType
+    tier: Tier | None = None
     title: str
     authors: tuple[str, ...] = ()
     publisher: str | None = None

@@ -13,8 +13,9 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict
 
 from lettergen.case import Case, Fact
-from lettergen.criteria import CriterionResult, Decision, ServiceDecision
+from lettergen.criteria import CriterionResult, Decision, Facts, ServiceDecision, case_facts, evaluate
 from lettergen.kb import KnowledgeBase
+from lettergen.layout import long_date
 from lettergen.policies import CitedText, Policy
 
 
@@ -27,6 +28,11 @@ class Claim(BaseModel):
     text: str
     citations: tuple[str, ...] = ()
     facts: tuple[str, ...] = ()
+
+
+def code_word(code: str) -> str:
+    """A service code as a letter first names it: "CPT 20206", or "HCPCS G0288" for a Level II code."""
+    return f"HCPCS {code}" if code[:1].isalpha() else f"CPT {code}"
 
 
 def fact_value_text(fact: Fact) -> str:
@@ -52,7 +58,7 @@ def fact_claim(case: Case, kb: KnowledgeBase, fid: str, prefix: str) -> Claim:
     fact = case.facts[fid]
     q = kb.questions.get(fid)
     body = fact.evidence or f"{q.prompt if q else fid} {fact_value_text(fact).capitalize()}"
-    origin = ", ".join(x for x in (fact.source, fact.date.isoformat() if fact.date else None) if x)
+    origin = ", ".join(x for x in (fact.source, long_date(fact.date) if fact.date else None) if x)
     text = _sentence(body)
     if origin:
         text = text[:-1] + f" ({origin})."
@@ -80,6 +86,18 @@ class CriterionView:
     evidence: list[Claim]
     support: list[Claim]
 
+    @property
+    def statement(self) -> str:
+        """What the letter says of the criterion: an exclusion the record rules out is said in plain words
+        ("The patient has no distant metastases."), never as the negated condition."""
+        r = self.result
+        if r.kind == "exclusion":
+            if r.status == "met" and r.ruled_out:
+                return r.ruled_out
+            if r.status == "unknown":
+                return "Not yet ruled out: " + r.text[0].lower() + r.text[1:]
+        return r.text
+
 
 @dataclass
 class ServiceView:
@@ -89,6 +107,9 @@ class ServiceView:
     units: int
     criteria: list[CriterionView]
     verdict_claim: Claim
+    # Guideline points that never gate: those the record documents, and those it does not (for the office).
+    considerations: list[CriterionView] = field(default_factory=list)
+    open_considerations: list[CriterionView] = field(default_factory=list)
     memo_changes: list[Claim] = field(default_factory=list)
     memo_pitfalls: list[Claim] = field(default_factory=list)
     memo_outcomes: list[Claim] = field(default_factory=list)
@@ -106,6 +127,10 @@ class ServiceView:
     def verdict(self) -> str:
         return self.decision.verdict
 
+    @property
+    def code_word(self) -> str:
+        return code_word(self.decision.code)
+
 
 @dataclass
 class Material:
@@ -116,6 +141,11 @@ class Material:
     letter_date: date
     services: list[ServiceView]
     history: list[Claim]
+
+    def history_for(self, views: list[ServiceView]) -> list[Claim]:
+        """Chart facts the letter states outside the criteria of ``views`` (each fact is said once)."""
+        shown = {c.facts[0] for v in views for cv in v.criteria + v.considerations for c in cv.evidence}
+        return [c for c in self.history if c.facts[0] not in shown]
 
     def with_verdict(self, verdict: str) -> list[ServiceView]:
         return [s for s in self.services if s.verdict == verdict]
@@ -134,26 +164,58 @@ class Material:
 
 
 def _verdict_claim(sd: ServiceDecision, pol: Policy, documented: set[str]) -> Claim:
-    # Cite what the verdict rests on: every criterion when met, the failing or open ones otherwise.
+    # Cite what the verdict rests on: every coverage criterion when met, the failing or open ones otherwise.
     basis = {"met": ("met",), "not_met": ("not_met",), "insufficient": ("unknown",)}[sd.verdict]
-    relevant = [r for r in sd.criteria if r.status in basis]
-    cites = tuple(dict.fromkeys(c for r in relevant for c in r.citations))
+    relevant = [r for r in sd.criteria if r.status in basis and r.kind != "consideration"]
+    cites = tuple(dict.fromkeys(c for r in relevant for c in (r.basis or r.citations)))
     facts = tuple(dict.fromkeys(f for r in relevant for f in r.facts if f in documented))
+    name = code_word(sd.code)
     if sd.verdict == "met":
-        text = f"{sd.code} meets every indication criterion of the policy '{pol.title}', and no exclusion applies."
+        exclusions = [r for r in sd.criteria if r.kind == "exclusion"]
+        text = f"{name} meets every coverage criterion of the policy '{pol.title}'"
+        text += ", and the record rules out each of its exclusions." if exclusions else "."
     elif sd.verdict == "not_met":
         failed = [r for r in sd.criteria if r.status == "not_met"]
         which = "the criterion it fails is" if len(failed) == 1 else "the criteria it fails are"
-        text = f"{sd.code} does not meet the policy '{pol.title}'; {which}: " + "; ".join(
+        text = f"{name} does not meet the policy '{pol.title}'; {which}: " + "; ".join(
             r.text.rstrip(".") for r in failed
         )
         text += "."
     else:
         text = (
-            f"{sd.code} cannot be decided under the policy '{pol.title}' until the record answers "
-            "the questions listed for it below."
+            f"{name} cannot be decided under the policy '{pol.title}' until the record answers "
+            "the questions listed for it."
         )
     return Claim(id=f"verdict.{sd.code}", text=text, citations=cites, facts=facts)
+
+
+# Evidence order for a criterion: a finding about the patient's own disease first, then the payer's policy
+# or a regulation, then a general guideline, then a study or review, then a secondary source.
+_TIER_RANK = {"regulation": 1, "payer_policy": 1, "guideline": 2, "peer_reviewed": 3, "secondary": 4}
+_TYPE_TIER = {
+    "regulation": "regulation",
+    "payer_policy": "payer_policy",
+    "coverage_determination": "payer_policy",
+    "guideline": "guideline",
+    "consensus": "guideline",
+    "journal_article": "peer_reviewed",
+}
+
+
+def evidence_order(kb: KnowledgeBase, facts: Facts, citations: tuple[str, ...]) -> list[str]:
+    """The findings a letter cites for a criterion, most specific first; a finding limited to populations the
+    case is not in (an osteoid-osteoma finding for a metastasis) is left out."""
+    ranked: list[tuple[int, int, str]] = []
+    for i, cid in enumerate(dict.fromkeys(citations)):
+        src, finding = kb.finding(cid)
+        if finding.populations:
+            rules = [kb.vocabulary.populations[p] for p in finding.populations]
+            if not any(evaluate(r, facts) is True for r in rules):
+                continue
+            ranked.append((0, i, cid))
+        else:
+            ranked.append((_TIER_RANK[src.tier or _TYPE_TIER.get(src.type, "secondary")], i, cid))
+    return [cid for _, _, cid in sorted(ranked)]
 
 
 def _memo_claims(kb: KnowledgeBase, pol: Policy, code: str) -> dict[str, tuple[Claim, ...]]:
@@ -171,17 +233,37 @@ def _build_memo_claims(pol: Policy, code: str) -> dict[str, tuple[Claim, ...]]:
 
 
 def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_date: date) -> Material:
-    views: list[ServiceView] = []
-    for sd in decision.services:
+    facts = case_facts(case, kb, letter_date)
+    said: set[str] = set()  # findings and facts already stated: no sentence is printed twice in a letter
+    order = {"met": 0, "insufficient": 1, "not_met": 2}
+    built: dict[str, ServiceView] = {}
+    for sd in sorted(decision.services, key=lambda s: order[s.verdict]):
         pol = kb.policy_for(sd.code, case.payer.policy)
         assert pol is not None  # decide() already resolved every code
         svc = next(s for s in case.services if s.code == sd.code)
         crit_views: list[CriterionView] = []
-        for i, r in enumerate(sd.criteria, start=1):
+        considered: list[CriterionView] = []
+        open_points: list[CriterionView] = []
+        for r in sd.criteria:
             prefix = f"rationale.{sd.code}.{r.id}"
-            evidence = [fact_claim(case, kb, f, prefix + ".fact") for f in r.facts if f in case.facts]
-            support = [finding_claim(kb, c, prefix) for c in r.citations]
-            crit_views.append(CriterionView(result=r, number=i, evidence=evidence, support=support))
+            shown = r.kind != "consideration" or r.status == "met"
+            evidence: list[Claim] = []
+            support: list[Claim] = []
+            if shown:
+                for f in r.facts:
+                    if f in case.facts and f not in said:
+                        said.add(f)
+                        evidence.append(fact_claim(case, kb, f, prefix + ".fact"))
+                for c in evidence_order(kb, facts, r.citations):
+                    if c not in said:
+                        said.add(c)
+                        support.append(finding_claim(kb, c, prefix))
+            if r.kind != "consideration":
+                crit_views.append(CriterionView(result=r, number=len(crit_views) + 1, evidence=evidence, support=support))
+            elif shown:
+                considered.append(CriterionView(result=r, number=len(considered) + 1, evidence=evidence, support=support))
+            else:
+                open_points.append(CriterionView(result=r, number=len(open_points) + 1, evidence=[], support=[]))
         view = ServiceView(
             decision=sd,
             policy=pol,
@@ -189,6 +271,8 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
             units=svc.units,
             criteria=crit_views,
             verdict_claim=_verdict_claim(sd, pol, set(case.facts)),
+            considerations=considered,
+            open_considerations=open_points,
             conflicts=[
                 Claim(id=f"conflict.{sd.code}.{i}", text=_sentence(c.reason), citations=tuple(c.citations))
                 for i, c in enumerate(sd.conflicts, start=1)
@@ -197,7 +281,8 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
         if pol.memo:
             for part, claims in _memo_claims(kb, pol, sd.code).items():
                 setattr(view, f"memo_{part}", list(claims))
-        views.append(view)
+        built[sd.code] = view
+    views = [built[sd.code] for sd in decision.services]
     ordered = sorted(case.facts, key=lambda f: (case.facts[f].date or date.min, f))
     history = [fact_claim(case, kb, f, "history") for f in ordered]
     return Material(case=case, decision=decision, letter_date=letter_date, services=views, history=history)

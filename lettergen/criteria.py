@@ -7,7 +7,10 @@ unknown, never false, so a missing chart note can make a verdict ``insufficient`
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
+from itertools import product
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -16,6 +19,7 @@ from lettergen.case import Case, Fact
 from lettergen.errors import CaseError
 from lettergen.kb import KnowledgeBase
 from lettergen.policies import (
+    AGE,
     AllOf,
     AnyOf,
     Criterion,
@@ -39,11 +43,15 @@ class _Out(BaseModel):
 
 class CriterionResult(_Out):
     id: str
-    kind: Literal["indication", "exclusion", "bundling"]
+    kind: Literal["indication", "exclusion", "consideration", "bundling"]
     text: str
     status: Status
     facts: tuple[str, ...]
     citations: tuple[str, ...]
+    # The findings that make it a coverage condition (indications, exclusions); a consideration has none.
+    basis: tuple[str, ...] = ()
+    # An exclusion's words for when it does not apply.
+    ruled_out: str | None = None
 
 
 class MissingFact(_Out):
@@ -117,10 +125,42 @@ def convert(value: float, unit: str | None, target: str | None) -> float | None:
 
 
 # -- evaluation -------------------------------------------------------------------------------
-def _fact_test(t: FactTest, fact: Fact | None, question: Question) -> Tri:
+# A fact as the rules see it: its value and the unit it was recorded in.
+Value = tuple[object, str | None]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a rule can read: the case's facts (plus the derived age) and its diagnosis codes."""
+
+    values: Mapping[str, Value]
+    dx: tuple[str, ...]
+    questions: Mapping[str, Question]
+
+    def with_values(self, extra: Mapping[str, Value]) -> Facts:
+        return Facts({**self.values, **extra}, self.dx, self.questions)
+
+
+def service_date(case: Case, letter_date: date | None = None) -> date:
+    """The date age is counted to: the earliest date of service, else the letter date, else today."""
+    dates = [s.date_of_service for s in case.services if s.date_of_service is not None]
+    return min(dates) if dates else (letter_date or case.letter.date or date.today())
+
+
+def age_on(birth: date, when: date) -> int:
+    return when.year - birth.year - ((when.month, when.day) < (birth.month, birth.day))
+
+
+def case_facts(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> Facts:
+    values: dict[str, Value] = {fid: (f.value, f.unit) for fid, f in case.facts.items()}
+    values[AGE.id] = (age_on(case.patient.birth_date, service_date(case, letter_date)), AGE.unit)
+    return Facts(values, tuple(d.code for d in case.diagnoses), kb.questions)
+
+
+def _fact_test(t: FactTest, fact: Value | None, question: Question) -> Tri:
     if fact is None:
         return None
-    v = fact.value
+    v, unit = fact
     if t.in_ is not None:
         return v in t.in_
     if t.is_ is not None:
@@ -128,26 +168,26 @@ def _fact_test(t: FactTest, fact: Fact | None, question: Question) -> Tri:
     bounds = ((t.gt, float.__gt__), (t.ge, float.__ge__), (t.lt, float.__lt__), (t.le, float.__le__))
     for bound, op in bounds:
         if bound is not None:
-            num = convert(float(v), fact.unit, question.unit) if isinstance(v, int | float) else None
+            num = convert(float(v), unit, question.unit) if isinstance(v, int | float) else None
             return None if num is None else op(num, float(bound))
     return v is True
 
 
-def evaluate(rule: Rule, case: Case, questions: dict[str, Question]) -> Tri:
-    """Kleene evaluation of a rule against a case."""
+def evaluate(rule: Rule, facts: Facts) -> Tri:
+    """Kleene evaluation of a rule against a case's facts."""
     if isinstance(rule, FactTest):
-        return _fact_test(rule, case.facts.get(rule.fact), questions[rule.fact])
+        return _fact_test(rule, facts.values.get(rule.fact), facts.questions[rule.fact])
     if isinstance(rule, DiagnosisTest):
-        return any(d.code.startswith(p) for d in case.diagnoses for p in rule.dx)
+        return any(d.startswith(p) for d in facts.dx for p in rule.dx)
     if isinstance(rule, NotOf):
-        inner = evaluate(rule.not_, case, questions)
+        inner = evaluate(rule.not_, facts)
         return None if inner is None else not inner
     assert isinstance(rule, AllOf | AnyOf)
     # One value settles the group (false for `all`, true for `any`); otherwise any unknown leaves it unknown.
     settles, children = (True, rule.any) if isinstance(rule, AnyOf) else (False, rule.all)
     seen_unknown = False
     for r in children:
-        v = evaluate(r, case, questions)
+        v = evaluate(r, facts)
         if v is settles:
             return settles
         seen_unknown |= v is None
@@ -155,14 +195,106 @@ def evaluate(rule: Rule, case: Case, questions: dict[str, Question]) -> Tri:
 
 
 _STATUS: dict[Tri, Status] = {True: "met", False: "not_met", None: "unknown"}
+Kind = Literal["indication", "exclusion", "consideration"]
 
 
-def _result(c: Criterion, kind: Literal["indication", "exclusion"], value: Tri) -> CriterionResult:
-    # For an exclusion, "met" means the exclusion does NOT apply: met is always the favourable side.
-    status = _STATUS[value] if kind == "indication" else _STATUS[None if value is None else not value]
+def _result(c: Criterion, kind: Kind, value: Tri) -> CriterionResult:
+    # For an exclusion, "met" means the exclusion does NOT apply: met is always the favorable side.
+    status = _STATUS[value] if kind != "exclusion" else _STATUS[None if value is None else not value]
     return CriterionResult(
-        id=c.id, kind=kind, text=c.text, status=status, facts=rule_facts(c.rule), citations=list(c.citations)
+        id=c.id,
+        kind=kind,
+        text=c.text,
+        status=status,
+        facts=rule_facts(c.rule),
+        citations=list(dict.fromkeys(c.basis + c.citations)),
+        basis=list(c.basis),
+        ruled_out=c.ruled_out,
     )
+
+
+def _verdict(statuses: Iterable[tuple[str, Status]]) -> Verdict:
+    """met: every indication true and every exclusion ruled out; not_met: one fails; else insufficient."""
+    seen = list(statuses)
+    if any(st == "not_met" for _, st in seen):
+        return "not_met"
+    if all(st == "met" for _, st in seen):
+        return "met"
+    return "insufficient"
+
+
+# -- the questions whose answers can still change a verdict -------------------------------------
+_MAX_ASSIGNMENTS = 65536
+
+
+def _domain(q: Question, rules: Iterable[Rule]) -> list[object]:
+    """Values of a fact that every test of it can tell apart: the choices, true and false, or each side of a
+    threshold. An answer outside these behaves as one of them, so trying these tries every answer."""
+    if q.type == "bool":
+        return [True, False]
+    if q.type == "choice":
+        return list(q.choices)
+    points: set[object] = set()
+    for r in rules:
+        for t in _tests(r, q.id):
+            if t.is_ is not None:
+                points.add(t.is_)
+            if t.in_ is not None:
+                points.update(t.in_)
+            for b in (t.gt, t.ge, t.lt, t.le):
+                if b is not None:
+                    points.update((b - 0.5, float(b), b + 0.5))
+    other: object = object()  # an answer no test names
+    return [*sorted(points, key=repr), other] if q.type != "number" else sorted(points, key=float) or [0.0]
+
+
+def _tests(rule: Rule, fid: str) -> Iterable[FactTest]:
+    if isinstance(rule, FactTest):
+        if rule.fact == fid:
+            yield rule
+    elif isinstance(rule, AllOf | AnyOf):
+        for r in rule.all if isinstance(rule, AllOf) else rule.any:
+            yield from _tests(r, fid)
+    elif isinstance(rule, NotOf):
+        yield from _tests(rule.not_, fid)
+
+
+def missing_facts(gating: list[tuple[Criterion, str]], facts: Facts) -> list[str]:
+    """The smallest set of unanswered questions whose answers can still change the verdict, most decisive first.
+
+    A question matters when some answers to the other open questions leave the verdict depending on it; it is
+    computed exactly by trying every combination of the answers each test can tell apart (the rules are small).
+    Its weight is the share of those combinations in which it decides the verdict."""
+    rules = [c.rule for c, _ in gating]
+    unknown: list[str] = []
+    for r in rules:
+        unknown += [f for f in rule_facts(r) if f not in facts.values and f not in unknown]
+    if not unknown:
+        return []
+    domains = [_domain(facts.questions[f], rules) for f in unknown]
+    total = 1
+    for d in domains:
+        total *= len(d)
+    if total > _MAX_ASSIGNMENTS:  # too many to try: ask every open question, in order of first use
+        return unknown
+
+    def verdict_of(assignment: tuple[object, ...]) -> Verdict:
+        env = facts.with_values({f: (v, facts.questions[f].unit) for f, v in zip(unknown, assignment, strict=True)})
+        return _verdict(
+            (kind, _result(c, kind, evaluate(c.rule, env)).status)  # type: ignore[arg-type]
+            for c, kind in gating
+        )
+
+    verdicts = {a: verdict_of(a) for a in product(*domains)}
+    weight: dict[str, float] = {}
+    for i, f in enumerate(unknown):
+        groups: dict[tuple[object, ...], set[Verdict]] = {}
+        for a, v in verdicts.items():
+            groups.setdefault(a[:i] + a[i + 1 :], set()).add(v)
+        deciding = sum(1 for vs in groups.values() if len(vs) > 1)
+        if deciding:
+            weight[f] = deciding / len(groups)
+    return sorted(weight, key=lambda f: (-weight[f], unknown.index(f)))
 
 
 def select_policies(case: Case, kb: KnowledgeBase, file: str = "case") -> dict[str, Policy]:
@@ -184,15 +316,16 @@ def select_policies(case: Case, kb: KnowledgeBase, file: str = "case") -> dict[s
 
 
 def check_facts(case: Case, kb: KnowledgeBase, file: str = "case") -> None:
-    """Facts must be declared by the criteria in use and carry values of the declared type."""
-    policies = select_policies(case, kb, file)
-    declared = {q.id: q for p in policies.values() for q in p.questions}
+    """Facts must be declared (by any policy on file, or as common history in criteria/_vocabulary.yaml) and
+    carry values of the declared type. A fact the codes requested do not read is kept as clinical history."""
+    select_policies(case, kb, file)
     for fid, fact in case.facts.items():
-        q = declared.get(fid)
         where = f"facts.{fid}"
+        if fid == AGE.id:
+            raise CaseError(file, where, "age is derived from patient.birth_date and the date of service; remove it")
+        q = kb.questions.get(fid)
         if q is None:
-            hint = " (declared for other codes)" if fid in kb.questions else ""
-            raise CaseError(file, where, f"unknown fact id{hint}; the criteria for {', '.join(policies)} do not ask it")
+            raise CaseError(file, where, "unknown fact id; see 'lettergen init' or criteria/_vocabulary.yaml")
         problem = _type_problem(q, fact)
         if problem:
             raise CaseError(file, where + ".value", problem)
@@ -218,9 +351,10 @@ def _type_problem(q: Question, fact: Fact) -> str | None:
     return None
 
 
-def decide(case: Case, kb: KnowledgeBase) -> Decision:
-    """Decide every requested code. Pure: same case and knowledge base, same decision."""
+def decide(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> Decision:
+    """Decide every requested code. Pure: same case, knowledge base and date, same decision."""
     policies = select_policies(case, kb)
+    facts = case_facts(case, kb, letter_date)
     requested = [s.code for s in case.services]
     # Who bundles whom: bundled code -> (primary code, bundle entry)
     bundled_into = {
@@ -232,9 +366,9 @@ def decide(case: Case, kb: KnowledgeBase) -> Decision:
     services: list[ServiceDecision] = []
     for code in requested:
         pol = policies[code]
-        questions = {q.id: q for q in pol.questions}
-        results = [_result(c, "indication", evaluate(c.rule, case, questions)) for c in pol.indications]
-        results += [_result(c, "exclusion", evaluate(c.rule, case, questions)) for c in pol.exclusions]
+        gating: list[tuple[Criterion, str]] = [(c, "indication") for c in pol.indications]
+        gating += [(c, "exclusion") for c in pol.exclusions]
+        results = [_result(c, kind, evaluate(c.rule, facts)) for c, kind in gating]  # type: ignore[arg-type]
         conflicts = [
             Conflict(codes=[code, b.code], reason=b.reason, citations=list(b.citations))
             for b in pol.bundles
@@ -253,20 +387,13 @@ def decide(case: Case, kb: KnowledgeBase) -> Decision:
                     citations=list(b.citations),
                 )
             )
-        verdict: Verdict
-        if any(r.status == "not_met" for r in results):
-            verdict = "not_met"
-        elif all(r.status == "met" for r in results if r.kind == "indication"):
-            verdict = "met"
-        else:
-            verdict = "insufficient"
+        verdict = _verdict((r.kind, r.status) for r in results)
         missing: list[MissingFact] = []
         if verdict == "insufficient":
-            for r in results:
-                if r.status == "unknown":
-                    for f in r.facts:
-                        if f not in case.facts and all(m.id != f for m in missing):
-                            missing.append(MissingFact(id=f, question=questions[f].prompt))
+            missing = [
+                MissingFact(id=f, question=kb.questions[f].prompt) for f in missing_facts(gating, facts)
+            ]
+        results += [_result(c, "consideration", evaluate(c.rule, facts)) for c in pol.considerations]
         services.append(
             ServiceDecision(
                 code=code,

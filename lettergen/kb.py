@@ -17,10 +17,9 @@ from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
-from lettergen import kb_cache
 from lettergen.citations import CitationIssue, Finding, Source, check_source
 from lettergen.errors import DataError, InputError
-from lettergen.policies import Policy, Question, rule_facts
+from lettergen.policies import AGE, Policy, Question, Vocabulary, rule_facts
 from lettergen.yamlio import first_error, parse_bytes, read_bytes
 
 _T = TypeVar("_T")
@@ -60,6 +59,7 @@ class KnowledgeBase:
     hashes: dict[str, str]
     # (set, code) -> policy id
     by_code: dict[tuple[str, str], str] = field(default_factory=dict)
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)
     # "source.finding" -> (source, finding): a letter resolves a few hundred citations, each a scan of its
     # source's findings without this; built from ``sources``, so a replace() keeps it true.
     citations: dict[str, tuple[Source, Finding]] = field(init=False, repr=False, compare=False)
@@ -145,6 +145,11 @@ class KnowledgeBase:
         return issues
 
 
+VOCABULARY = "_vocabulary.yaml"
+# Source kinds that can make a criterion a coverage condition (Criterion.basis).
+_COVERAGE_TYPES = ("payer_policy", "regulation", "coverage_determination")
+
+
 def _yaml_files(folder: Path) -> Iterable[Path]:
     return sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("_"))
 
@@ -163,25 +168,19 @@ def load_kb(root: Path | None = None) -> KnowledgeBase:
 
 @cache
 def _load_kb(root_s: str) -> KnowledgeBase:
-    """The knowledge base in ``root``: from the cache (:mod:`lettergen.kb_cache`) when its data files,
-    classes and versions are those an entry was built from, else read and checked from the files."""
+    """The knowledge base in ``root``, read and checked from its files once per process."""
     root = Path(root_s)
     cdir, pdir = root / "citations", root / "criteria"
     if not cdir.is_dir() or not pdir.is_dir():
         raise DataError(str(root), "", "has no citations/ or criteria/ folder")
     files = {f"{d.name}/{p.name}": p for d in (cdir, pdir) for p in _yaml_files(d)}
-    # The bytes are read once: hashed for the ledger and the cache key, and parsed on a miss.
+    vocab = pdir / VOCABULARY
+    if vocab.is_file():
+        files[f"criteria/{VOCABULARY}"] = vocab
+    # The bytes are read once: hashed for the ledger, then parsed.
     raw = {name: read_bytes(path, DataError) for name, path in files.items()}
     hashes = {name: hashlib.sha256(data).hexdigest() for name, data in raw.items()}
-    entry = kb_cache.key(hashes) if kb_cache.enabled() else None
-    if entry is not None:
-        hit = kb_cache.load(entry)
-        if isinstance(hit, KnowledgeBase) and hit.hashes == hashes:
-            return replace(hit, root=root)
-    kb = _build(root, files, raw, hashes)
-    if entry is not None:
-        kb_cache.store(entry, kb)
-    return kb
+    return _build(root, files, raw, hashes)
 
 
 def _build(root: Path, files: dict[str, Path], raw: dict[str, bytes], hashes: dict[str, str]) -> KnowledgeBase:
@@ -193,30 +192,30 @@ def _build(root: Path, files: dict[str, Path], raw: dict[str, bytes], hashes: di
         if src.id in sources:
             raise DataError(str(path), "id", f"duplicate source id '{src.id}'")
         sources[src.id] = src
+    vocabulary = Vocabulary()
+    vname = f"criteria/{VOCABULARY}"
+    if vname in files:
+        vocabulary = _parse(Vocabulary, files[vname], parse_bytes(raw[vname], files[vname], DataError))
     policies: dict[str, Policy] = {}
-    questions: dict[str, Question] = {}
+    questions: dict[str, Question] = {AGE.id: AGE}
+    for q in vocabulary.history:
+        questions[q.id] = q
     by_code: dict[tuple[str, str], str] = {}
     for name, path in files.items():
-        if not name.startswith("criteria/"):
+        if not name.startswith("criteria/") or name == vname:
             continue
         pol: Policy = _parse(Policy, path, parse_bytes(raw[name], path, DataError))
         if pol.id in policies:
             raise DataError(str(path), "id", f"duplicate policy id '{pol.id}'")
         policies[pol.id] = pol
         for q in pol.questions:
+            if q.id == AGE.id:
+                raise DataError(str(path), f"questions.{q.id}", "is derived from the birth date; do not declare it")
             prior = questions.get(q.id)
             if prior is not None and (prior.type, prior.unit, prior.choices) != (q.type, q.unit, q.choices):
                 raise DataError(str(path), f"questions.{q.id}", "declared elsewhere with another type, unit or choices")
             questions.setdefault(q.id, q)
-        declared = {q.id for q in pol.questions}
-        for group, items in (("indications", pol.indications), ("exclusions", pol.exclusions)):
-            for c in items:
-                for fact in rule_facts(c.rule):
-                    if fact not in declared:
-                        raise DataError(
-                            str(path), f"{group}.{c.id}", f"uses fact '{fact}' that the file does not declare"
-                        )
-                    _check_test_against_question(path, f"{group}.{c.id}", c.rule, pol)
+        _check_policy(path, pol, sources)
         for code in pol.codes:
             key = (pol.set, code.code)
             if key in by_code:
@@ -224,13 +223,59 @@ def _build(root: Path, files: dict[str, Path], raw: dict[str, bytes], hashes: di
                     str(path), "codes", f"{code.code} is already covered by {by_code[key]} in set {pol.set}"
                 )
             by_code[key] = pol.id
-    return KnowledgeBase(root, sources, policies, questions, hashes, by_code)
+    for pname, prule in vocabulary.populations.items():
+        for fact in rule_facts(prule):
+            if fact not in questions:
+                raise DataError(str(files[vname]), f"populations.{pname}", f"uses fact '{fact}' that no file declares")
+    for src in sources.values():
+        for f in src.findings:
+            for pname in f.populations:
+                if pname not in vocabulary.populations:
+                    raise DataError(
+                        f"citations/{src.id}.yaml", f"findings.{f.id}.populations", f"unknown population '{pname}'"
+                    )
+    return KnowledgeBase(root, sources, policies, questions, hashes, by_code, vocabulary)
+
+
+def _check_policy(path: Path, pol: Policy, sources: dict[str, Source]) -> None:
+    """What the schema alone cannot check: facts declared and read, bases that are coverage sources."""
+    declared = {q.id for q in pol.questions} | {AGE.id}
+    for group, items in (
+        ("indications", pol.indications),
+        ("exclusions", pol.exclusions),
+        ("considerations", pol.considerations),
+    ):
+        for c in items:
+            for fact in rule_facts(c.rule):
+                if fact not in declared:
+                    raise DataError(str(path), f"{group}.{c.id}", f"uses fact '{fact}' that the file does not declare")
+            _check_test_against_question(path, f"{group}.{c.id}", c.rule, pol)
+            for cid in c.basis:
+                src = sources.get(cid.partition(".")[0])
+                if src is None or src.finding(cid.partition(".")[2]) is None:
+                    raise DataError(str(path), f"{group}.{c.id}.basis", f"cites unknown '{cid}'")
+                # The kind of document decides (a payer's policy, a regulation, a coverage determination); a
+                # copy held only on a third-party site is still that document, marked by its tier (secondary).
+                if src.type not in _COVERAGE_TYPES:
+                    raise DataError(
+                        str(path),
+                        f"{group}.{c.id}.basis",
+                        f"'{cid}' is a {src.type}, not a payer policy or regulation: it may support, not gate",
+                    )
+    for where, cid in pol.cited_ids():
+        src = sources.get(cid.partition(".")[0])
+        if src is None or src.finding(cid.partition(".")[2]) is None:
+            raise DataError(str(path), where, f"cites unknown '{cid}'")
+    used = set(pol.rules_facts())
+    for q in pol.questions:
+        if q.id not in used:
+            raise DataError(str(path), f"questions.{q.id}", "is read by no rule of this file; remove it")
 
 
 def _check_test_against_question(path: Path, where: str, rule: Any, pol: Policy) -> None:
     from lettergen.policies import AllOf, AnyOf, FactTest, NotOf
 
-    qs = {q.id: q for q in pol.questions}
+    qs = {q.id: q for q in pol.questions} | {AGE.id: AGE}
     if isinstance(rule, FactTest):
         q = qs[rule.fact]
         numeric = any(v is not None for v in (rule.gt, rule.ge, rule.lt, rule.le))

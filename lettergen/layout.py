@@ -76,6 +76,11 @@ def iso(d: date) -> str:
     return d.isoformat()
 
 
+def numeric_date(d: date, style: str = "us") -> str:
+    """``{{ d | numeric_date(style) }}``: the header's dates, 11/21/2026 (``us``, the default) or 2026-11-21."""
+    return d.isoformat() if style == "iso" else d.strftime("%m/%d/%Y")
+
+
 def long_date(d: date) -> str:
     """``{{ d | long_date }}``: November 21, 2026 (no leading zero on the day)."""
     return d.strftime("%B %d, %Y").replace(" 0", " ")

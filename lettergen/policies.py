@@ -116,12 +116,21 @@ def rule_facts(rule: Rule) -> list[str]:
 
 
 class Criterion(Strict):
+    """A test of the case. ``text`` says what must hold (for an exclusion: what rules the service out).
+
+    ``basis`` names the cited payer policy or regulation findings that make an indication or exclusion a
+    coverage condition (checked when the knowledge base loads: each is a payer_policy or regulation source).
+    Guideline advice never gates: it is cited in ``citations`` as support, or becomes a consideration.
+    ``ruled_out`` is what an exclusion's letter says when the record shows it does not apply, in plain words
+    ("The patient has no distant metastases."), never the negated condition.
+    """
+
     id: str = Field(pattern=_ID)
     text: str
     rule: Rule
     citations: tuple[str, ...] = Field(min_length=1)
-    # What the letter says when the criterion holds / fails; defaults to ``text``.
-    because: str | None = None
+    basis: tuple[str, ...] = ()
+    ruled_out: str | None = None
 
 
 class Bundle(Strict):
@@ -178,9 +187,35 @@ class Policy(Strict):
     questions: tuple[Question, ...] = ()
     indications: tuple[Criterion, ...] = Field(min_length=1)
     exclusions: tuple[Criterion, ...] = ()
+    # Supporting points from guidelines (a tumor board's review, a safe route for the needle): shown in the
+    # letter when the record documents them, listed for the office when it does not; they never gate.
+    considerations: tuple[Criterion, ...] = ()
     bundles: tuple[Bundle, ...] = ()
     checklist: tuple[str, ...] = Field(min_length=1)
     memo: Memo | None = None
+
+    @model_validator(mode="after")
+    def _coverage_conditions(self) -> Policy:
+        for group, items in (("indications", self.indications), ("exclusions", self.exclusions)):
+            for c in items:
+                if not c.basis:
+                    raise ValueError(f"{group}.{c.id}: names no basis (the payer policy or regulation finding)")
+                if group == "exclusions" and not c.ruled_out:
+                    raise ValueError(f"{group}.{c.id}: needs ruled_out, the words for when it does not apply")
+        for c in self.considerations:
+            if c.basis or c.ruled_out:
+                raise ValueError(f"considerations.{c.id}: a consideration never gates, so it has no basis")
+        return self
+
+    def gating(self) -> tuple[Criterion, ...]:
+        return self.indications + self.exclusions
+
+    def rules_facts(self) -> list[str]:
+        """Every fact id a rule of this policy reads (indications, exclusions, considerations)."""
+        out: list[str] = []
+        for c in self.indications + self.exclusions + self.considerations:
+            out += [f for f in rule_facts(c.rule) if f not in out]
+        return out
 
     @field_validator("codes")
     @classmethod
@@ -209,9 +244,13 @@ class Policy(Strict):
     def cited_ids(self) -> list[tuple[str, str]]:
         """(where, citation id) for every citation the file makes."""
         out: list[tuple[str, str]] = []
-        for group, items in (("indications", self.indications), ("exclusions", self.exclusions)):
+        for group, items in (
+            ("indications", self.indications),
+            ("exclusions", self.exclusions),
+            ("considerations", self.considerations),
+        ):
             for c in items:
-                out += [(f"{group}.{c.id}", x) for x in c.citations]
+                out += [(f"{group}.{c.id}", x) for x in dict.fromkeys(c.citations + c.basis)]
         out += [(f"bundles.{b.code}", x) for b in self.bundles for x in b.citations]
         texts: list[tuple[str, Any]] = []
         if self.card:
@@ -223,3 +262,25 @@ class Policy(Strict):
                 texts += [(f"memo.{part}", t) for t in getattr(self.memo, part)]
         out += [(where, x) for where, t in texts for x in t.citations]
         return out
+
+
+# The patient's age in years: derived from the birth date and the date of service (or the letter date),
+# never entered. Rules read it as a number fact: ``{fact: age, ge: 18, unit: years}``.
+AGE = Question(
+    id="age",
+    prompt="Patient's age in years on the date of service (derived from the birth date)",
+    type="number",
+    unit="years",
+)
+
+
+class Vocabulary(Strict):
+    """criteria/_vocabulary.yaml: what any case may say, whichever codes it requests.
+
+    ``history`` declares facts a clinician commonly states (explicit negatives among them) that no coverage
+    rule needs to read; they are accepted for any case and shown as clinical history. ``populations`` names
+    the groups of patients a finding may be limited to (``Finding.populations``), each a rule on the case.
+    """
+
+    history: tuple[Question, ...] = ()
+    populations: dict[str, Rule] = Field(default_factory=dict)

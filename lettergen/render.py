@@ -31,8 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from lettergen.claims import Claim, Material
 from lettergen.errors import DataError, UsageError
 from lettergen.kb import KnowledgeBase, data_dir
-from lettergen.layout import CLOSE, OPEN, Fmt, iso, long_date, squash
-from lettergen.template_cache import TemplateCache
+from lettergen.layout import CLOSE, OPEN, Fmt, iso, long_date, numeric_date, squash
 
 Format = Literal["md", "txt", "html"]
 TEXT_FORMATS: tuple[str, ...] = ("md", "txt", "html")
@@ -271,11 +270,10 @@ def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=False,
-        bytecode_cache=TemplateCache(fmt),
     )
     f = Fmt(fmt)
     env.globals.update(fmt=f, squash=squash)
-    env.filters.update(S=_structural_filter, say=_say_filter, iso=iso, long_date=long_date)
+    env.filters.update(S=_structural_filter, say=_say_filter, iso=iso, long_date=long_date, numeric_date=numeric_date)
     env.filters.update(h=f.h, bold=f.bold, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li)
     return env
 

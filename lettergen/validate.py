@@ -27,7 +27,23 @@ from lettergen.render import Letter, Sentence
 _MARKER = re.compile(r"\s?\[\d+(?:, \d+)*\]")
 # Dates and CPT/HCPCS codes as the validator counts them; the polish lock (lock.py) tokenises these same
 # patterns, so that a model can never see, and so never change, a date or code the validator checks.
-DATE_ATOM = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+# A letter writes dates long in prose (November 21, 2026) and numeric in its header (11/21/2026 or 2026-11-21);
+# each is the same atom, compared as its ISO form.
+_MONTHS = ("January February March April May June July August September October November December").split()
+DATE_ATOM = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}\b|\b\d{2}/\d{2}/\d{4}\b|\b(?:" + "|".join(_MONTHS) + r") \d{1,2}, \d{4}\b"
+)
+
+
+def iso_date(text: str) -> str:
+    """A date atom in its ISO form (2026-11-21); text that is no valid date stays as written."""
+    if "/" in text:
+        m, d, y = text.split("/")
+        return f"{y}-{m}-{d}"
+    if text[:1].isalpha():
+        name, day, year = text.replace(",", "").split()
+        return f"{year}-{_MONTHS.index(name) + 1:02d}-{int(day):02d}"
+    return text
 _ICD = re.compile(r"\b[A-TV-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}\b|\b[A-TV-Z]\d{2}\b")
 HCPCS_ATOM = re.compile(r"\b[A-V]\d{4}\b|\b\d{4}[FTU]\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?")
@@ -74,7 +90,7 @@ def _atoms(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for rx, kind in ((DATE_ATOM, "date"), (_ICD, "code"), (HCPCS_ATOM, "code")):
         for m in rx.findall(text):
-            out.append(f"{kind}:{m}")
+            out.append(f"{kind}:{iso_date(m) if kind == 'date' else m}")
         text = rx.sub(" ", text)
     out += [f"num:{n.replace(',', '')}" for n in _NUMBER.findall(text)]
     return tuple(out)
