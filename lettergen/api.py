@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from lettergen.case import Case, Facts, parse_case
 from lettergen.criteria import Decision, check_facts, decide
-from lettergen.errors import CaseError, UsageError, ValidationFailed
+from lettergen.errors import CaseError, NothingToDraft, UsageError, ValidationFailed
 from lettergen.kb import KnowledgeBase, load_kb
 from lettergen.yamlio import read_text
 
@@ -48,19 +48,22 @@ def load_case(source: str | Path, *, kb: KnowledgeBase | None = None, text: str 
 # The last decisions, by case object: check() and then draft() on one case (or a server answering both)
 # decide once. Sound because a case is immutable (tuples, frozen models, read-only Facts) and so is a
 # decision; the weak reference tells a live case from a new one at a recycled address.
-_DECISIONS: dict[tuple[int, int, str | None], tuple[weakref.ref[Case], KnowledgeBase, Decision]] = {}
+_DECISIONS: dict[tuple[int, int, str | None, date | None], tuple[weakref.ref[Case], KnowledgeBase, Decision]] = {}
 _DECISIONS_MAX = 64
 
 
-def check(case: Case, kb: KnowledgeBase | None = None, letter_type: str | None = None) -> Decision:
+def check(
+    case: Case, kb: KnowledgeBase | None = None, letter_type: str | None = None, letter_date: date | None = None
+) -> Decision:
     """The deterministic decision for every requested code; with a denial, the appeal deadline too
-    (for ``letter_type`` when it names the appeal being drafted)."""
+    (for ``letter_type`` when it names the appeal being drafted). ``letter_date`` is the day age is counted
+    to when no service line gives a date of service."""
     kb = kb or load_kb()
-    key = (id(case), id(kb), letter_type)
+    key = (id(case), id(kb), letter_type, letter_date)
     hit = _DECISIONS.get(key)
     if hit is not None and hit[0]() is case and hit[1] is kb:
         return hit[2]
-    decision = decide(case, kb)
+    decision = decide(case, kb, letter_date)
     if case.denial is not None:
         from lettergen.deadlines import compute_deadline
 
@@ -86,10 +89,18 @@ class Draft:
     def text(self) -> str:
         return self.letter.text
 
+    @property
+    def notes(self) -> str:
+        """The staff note (lettergen.notes): what the office needs and the payer must not read."""
+        return self.ledger.staff_note
+
     def filenames(self) -> tuple[str, str]:
         ext = EXTENSIONS[self.ledger.format]
         stem = f"{self.case.case_id}.{self.letter.type}"
         return f"{stem}.{ext}", f"{stem}.ledger.json"
+
+    def notes_filename(self) -> str:
+        return f"{self.case.case_id}.{self.letter.type}.notes.md"
 
     def replaces(self, out_dir: Path) -> str | None:
         """The letter file of another format whose ledger :meth:`write` would replace in ``out_dir``, if any:
@@ -109,7 +120,8 @@ class Draft:
         from lettergen.ledger import ledger_json
 
         ledger = ledger_json(self.ledger).encode("utf-8")
-        write_outputs({paths[0]: self.content, paths[1]: ledger}, durable=durable)
+        outputs = {paths[0]: self.content, paths[1]: ledger, out_dir / self.notes_filename(): self.notes.encode("utf-8")}
+        write_outputs(outputs, durable=durable)
         return paths
 
 
@@ -158,6 +170,7 @@ class Staged:
     letter: Letter
     fmt: str
     when: date
+    notes: str = ""
 
 
 def stage(
@@ -174,7 +187,8 @@ def stage(
     Split out so that a polishing pool can render the next letters while the model answers the current
     ones (lettergen.polish.polish_many)."""
     from lettergen.appeals import APPEAL_TYPES, build_appeal
-    from lettergen.claims import build_material
+    from lettergen.claims import build_material, code_word
+    from lettergen.notes import staff_note
     from lettergen.render import render_letter
 
     if isinstance(loaded, Case):
@@ -189,14 +203,22 @@ def stage(
     check_format(fmt)
     if voice not in ("physician", "patient"):
         raise UsageError(f"--voice: '{voice}' is not physician or patient")
-    decision = check(case, kb, letter_type=ltype if answers_denial else None)
+    decision = check(case, kb, letter_type=ltype if answers_denial else None, letter_date=when)
     material = build_material(case, decision, kb, when)
+    if ltype == "lmn" and not material.met:
+        # A request for prior authorization that argues against itself helps nobody: say why, draft nothing.
+        why = ", ".join(f"{code_word(v.code)} {v.verdict.replace('_', ' ')}" for v in material.services)
+        raise NothingToDraft(
+            f"no letter drafted: no requested code meets its criteria ({why}); "
+            "see 'lettergen check' for what the record lacks, or draft --type determination for the internal memo"
+        )
     appeal = None
     if answers_denial:
         assert decision.deadline is not None
-        appeal = build_appeal(case, material, kb, decision.deadline)
+        appeal = build_appeal(case, material, kb, decision.deadline, letter_type=ltype)
     letter = render_letter(material, kb, ltype, render_format(fmt), voice=voice, ap=appeal)
-    return Staged(loaded=loaded, kb=kb, decision=decision, letter=letter, fmt=fmt, when=when)
+    notes = staff_note(material, ltype, decision.deadline)
+    return Staged(loaded=loaded, kb=kb, decision=decision, letter=letter, fmt=fmt, when=when, notes=notes)
 
 
 def finish(staged: Staged, *, polish: Any = None, strict: bool = True, redact_ledger: bool = False) -> Draft:
@@ -246,6 +268,7 @@ def finish(staged: Staged, *, polish: Any = None, strict: bool = True, redact_le
         polish=record,
         validation=validation,
         prompt=prompt_id,
+        staff_note=staged.notes,
     )
     if fmt != render_format(fmt):
         ledger = ledger.model_copy(update={"format": fmt})

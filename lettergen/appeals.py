@@ -6,7 +6,7 @@ denial's category. The deadline sentence cites the regulation findings its rule 
 
 Only codes whose verdict is ``met`` are appealed. Codes still ``insufficient`` are listed with what they need;
 codes ``not_met`` are named with the reason no appeal is drafted for them. When no denied code is met there is
-nothing honest to appeal, and :func:`build_appeal` raises :class:`NothingToAppeal` (exit 2) instead of drafting.
+nothing honest to appeal, and :func:`build_appeal` raises :class:`NothingToAppeal` (exit 4) instead of drafting.
 """
 
 from __future__ import annotations
@@ -17,16 +17,15 @@ from lettergen import denials
 from lettergen.case import Case, Denial
 from lettergen.claims import Claim, Material, ServiceView, cited_text_claim, finding_claim
 from lettergen.criteria import Deadline
-from lettergen.errors import InputError
+from lettergen.errors import InputError, NothingToAppeal
 from lettergen.kb import KnowledgeBase
+from lettergen.layout import long_date
 
 APPEAL_TYPES: tuple[str, ...] = ("appeal", "external_review", "peer_to_peer")
 # Source types whose findings state what the standard of care is.
 STANDARD_OF_CARE_TYPES = ("guideline", "consensus", "coverage_determination", "payer_policy")
 
 
-class NothingToAppeal(InputError):
-    """No denied code meets its criteria: lettergen drafts no appeal and says why."""
 
 
 @dataclass
@@ -61,9 +60,7 @@ def deadline_claim(deadline: Deadline) -> Claim | None:
         return None
     text = deadline.basis
     if deadline.due is not None and deadline.computed_from is not None:
-        text += (
-            f" Counted from {deadline.computed_from.isoformat()}, the last day to file is {deadline.due.isoformat()}."
-        )
+        text += f" Counted from {long_date(deadline.computed_from)}, the last day to file is {long_date(deadline.due)}."
     if deadline.decision_within:
         text += f" On the expedited path the decision is due within {deadline.decision_within}."
     return Claim(id="deadline.due", text=text, citations=tuple(deadline.citations))
@@ -97,12 +94,15 @@ def _card(views: list[ServiceView]) -> tuple[list[Claim], list[Claim]]:
     return card, bundling
 
 
-def build_appeal(case: Case, material: Material, kb: KnowledgeBase, deadline: Deadline) -> AppealView:
+def build_appeal(
+    case: Case, material: Material, kb: KnowledgeBase, deadline: Deadline, *, letter_type: str = "appeal"
+) -> AppealView:
     denial = case.denial
     if denial is None:
         raise InputError("the case has no denial block to answer")
     appealed, pending, withdrawn = material.met, material.insufficient, material.not_met
-    if not appealed:
+    # Talking points for a peer-to-peer call are the physician's own: they still help when nothing is met.
+    if not appealed and letter_type != "peer_to_peer":
         why = ", ".join(f"{v.code}: {v.verdict}" for v in material.services)
         raise NothingToAppeal(
             f"no appeal drafted: no denied code meets its criteria ({why}); the record does not support an appeal. "

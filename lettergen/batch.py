@@ -29,7 +29,14 @@ from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lettergen.errors import EnvironmentProblem, InputError, LettergenError, OutputError, ValidationFailed
+from lettergen.errors import (
+    EnvironmentProblem,
+    InputError,
+    LettergenError,
+    NothingToDraft,
+    OutputError,
+    ValidationFailed,
+)
 
 if TYPE_CHECKING:
     from lettergen.polish_pool import Emit
@@ -209,6 +216,8 @@ def run_case(file: str) -> CaseResult:
         return CaseResult(file, case_id, "ok", _verdicts(result.decision))
     except ValidationFailed as exc:
         return CaseResult(file, case_id, "failed", _decided(case), str(exc), kind="validation")
+    except NothingToDraft as exc:  # not a failure: the record does not support a payer letter yet
+        return CaseResult(file, case_id, "skipped", _decided(case), str(exc))
     except (InputError, LettergenError) as exc:
         kind = "environment" if isinstance(exc, EnvironmentProblem) else "input"
         if not isinstance(exc, InputError | EnvironmentProblem) and exc.exit_code != 2:

@@ -53,6 +53,11 @@ class Finding(Strict):
     # The patients the finding is about, as names from criteria/_vocabulary.yaml (chordoma, bone_metastasis ...):
     # a letter cites it only for a case in one of them. Empty: it applies to any patient the criterion covers.
     populations: tuple[str, ...] = ()
+    # The plan types the finding speaks for (a Medicare statute speaks for Medicare and Medicare Advantage):
+    # a letter to another kind of plan does not quote it. Empty: any plan.
+    plans: tuple[
+        Literal["commercial", "erisa", "aca_individual", "medicare", "medicare_advantage", "medicaid"], ...
+    ] = ()
 
 
 class Source(Strict):

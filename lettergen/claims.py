@@ -105,6 +105,7 @@ class ServiceView:
     policy: Policy
     site: str | None
     units: int
+    date_of_service: date | None
     criteria: list[CriterionView]
     verdict_claim: Claim
     # Guideline points that never gate: those the record documents, and those it does not (for the office).
@@ -163,17 +164,21 @@ class Material:
         return self.with_verdict("not_met")
 
 
-def _verdict_claim(sd: ServiceDecision, pol: Policy, documented: set[str]) -> Claim:
-    # Cite what the verdict rests on: every coverage criterion when met, the failing or open ones otherwise.
+def _verdict_claim(
+    sd: ServiceDecision, pol: Policy, documented: set[str], cited: dict[str, list[str]] | None = None
+) -> Claim:
+    # Cite what the verdict rests on: every coverage criterion when met, the failing or open ones otherwise;
+    # ``cited`` holds the findings this case may cite for each criterion (see evidence_order).
     basis = {"met": ("met",), "not_met": ("not_met",), "insufficient": ("unknown",)}[sd.verdict]
     relevant = [r for r in sd.criteria if r.status in basis and r.kind != "consideration"]
-    cites = tuple(dict.fromkeys(c for r in relevant for c in (r.basis or r.citations)))
+    pick = (lambda r: cited.get(r.id, [])) if cited is not None else (lambda r: list(r.basis or r.citations))
+    cites = tuple(dict.fromkeys(c for r in relevant for c in pick(r)))
     facts = tuple(dict.fromkeys(f for r in relevant for f in r.facts if f in documented))
     name = code_word(sd.code)
     if sd.verdict == "met":
         exclusions = [r for r in sd.criteria if r.kind == "exclusion"]
-        text = f"{name} meets every coverage criterion of the policy '{pol.title}'"
-        text += ", and the record rules out each of its exclusions." if exclusions else "."
+        text = f"{name} meets each coverage criterion set out below"
+        text += ", and the record rules out each exclusion." if exclusions else "."
     elif sd.verdict == "not_met":
         failed = [r for r in sd.criteria if r.status == "not_met"]
         which = "the criterion it fails is" if len(failed) == 1 else "the criteria it fails are"
@@ -202,12 +207,15 @@ _TYPE_TIER = {
 }
 
 
-def evidence_order(kb: KnowledgeBase, facts: Facts, citations: tuple[str, ...]) -> list[str]:
+def evidence_order(kb: KnowledgeBase, facts: Facts, citations: tuple[str, ...], plan_type: str) -> list[str]:
     """The findings a letter cites for a criterion, most specific first; a finding limited to populations the
-    case is not in (an osteoid-osteoma finding for a metastasis) is left out."""
+    case is not in (an osteoid-osteoma finding for a metastasis), or to other kinds of plan (a Medicare statute
+    in a letter to a commercial plan), is left out."""
     ranked: list[tuple[int, int, str]] = []
     for i, cid in enumerate(dict.fromkeys(citations)):
         src, finding = kb.finding(cid)
+        if finding.plans and plan_type not in finding.plans:
+            continue
         if finding.populations:
             rules = [kb.vocabulary.populations[p] for p in finding.populations]
             if not any(evaluate(r, facts) is True for r in rules):
@@ -244,7 +252,9 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
         crit_views: list[CriterionView] = []
         considered: list[CriterionView] = []
         open_points: list[CriterionView] = []
+        allowed: dict[str, list[str]] = {}
         for r in sd.criteria:
+            allowed[r.id] = evidence_order(kb, facts, r.citations, case.payer.plan_type)
             prefix = f"rationale.{sd.code}.{r.id}"
             shown = r.kind != "consideration" or r.status == "met"
             evidence: list[Claim] = []
@@ -254,7 +264,7 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
                     if f in case.facts and f not in said:
                         said.add(f)
                         evidence.append(fact_claim(case, kb, f, prefix + ".fact"))
-                for c in evidence_order(kb, facts, r.citations):
+                for c in allowed[r.id]:
                     if c not in said:
                         said.add(c)
                         support.append(finding_claim(kb, c, prefix))
@@ -269,8 +279,9 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
             policy=pol,
             site=svc.site,
             units=svc.units,
+            date_of_service=svc.date_of_service,
             criteria=crit_views,
-            verdict_claim=_verdict_claim(sd, pol, set(case.facts)),
+            verdict_claim=_verdict_claim(sd, pol, set(case.facts), allowed),
             considerations=considered,
             open_considerations=open_points,
             conflicts=[

@@ -148,6 +148,8 @@ def draft(
     letter_path, ledger_path = result.write(out)
     typer.echo(f"wrote {letter_path}")
     typer.echo(f"wrote {ledger_path}")
+    typer.echo(f"wrote {out / result.notes_filename()}")
+    typer.echo(result.notes, err=True, nl=False)
     if replaced:
         typer.echo(f"note: {ledger_path.name} was {replaced}'s ledger; that letter cannot be validated now", err=True)
     if result.ledger.polish.status not in ("not requested", "ok"):

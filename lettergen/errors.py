@@ -12,7 +12,10 @@
     │                               extra, an unwritable directory, an unreachable model (exit 3)
     │   ├── MissingExtra            ``pip install 'lettergen[extra]'`` is the fix
     │   └── OutputError             the output directory cannot be written
-    └── ValidationFailed            a letter breaks a validator rule (exit 1); carries the issues
+    ├── ValidationFailed            a letter breaks a validator rule (exit 1); carries the issues
+    └── NothingToDraft              no requested code meets its criteria, so no payer letter is
+        │                           drafted: the office must document more first (exit 4)
+        └── NothingToAppeal         the same for an appeal or external review
 
 Messages never carry a patient identifier: they name the file and the field, not the value.
 The CLI prints ``str(error)`` as one line; no traceback reaches the user.
@@ -108,3 +111,14 @@ class ValidationFailed(LettergenError):
     def __init__(self, message: str, issues: Sequence[Any] = ()) -> None:
         self.issues = list(issues)
         super().__init__(message)
+
+
+class NothingToDraft(LettergenError):
+    """No requested code meets its criteria: a payer letter (lmn, appeal, external review) would argue against
+    its own request, so none is drafted. The staff note of ``lettergen check`` says what is missing."""
+
+    exit_code = 4
+
+
+class NothingToAppeal(NothingToDraft):
+    """No denied code meets its criteria: lettergen drafts no appeal or external review request and says why."""

@@ -61,6 +61,8 @@ class Ledger(BaseModel):
     skeleton: str
     polish: PolishRecord
     validation: ValidationResult
+    # What the office needs and the payer must not read (lettergen.notes); never part of the letter.
+    staff_note: str = ""
     redacted: bool = False
 
 
@@ -106,8 +108,10 @@ def build_ledger(
     polish: PolishRecord,
     validation: ValidationResult,
     prompt: str | None = None,
+    staff_note: str = "",
 ) -> Ledger:
     return Ledger(
+        staff_note=staff_note,
         case_id=case_id,
         case_sha256=case_sha,
         letter_type=letter.type,
