@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import weakref
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lettergen.case import Case, Facts, parse_case
+from lettergen.case import Case, parse_case
 from lettergen.criteria import Decision, check_facts, decide
 from lettergen.errors import CaseError, NothingToDraft, UsageError, ValidationFailed
 from lettergen.kb import KnowledgeBase, load_kb
@@ -45,13 +44,6 @@ def load_case(source: str | Path, *, kb: KnowledgeBase | None = None, text: str 
     return LoadedCase(case=case, sha256=_sha256(text), file=file)
 
 
-# The last decisions, by case object: check() and then draft() on one case (or a server answering both)
-# decide once. Sound because a case is immutable (tuples, frozen models, read-only Facts) and so is a
-# decision; the weak reference tells a live case from a new one at a recycled address.
-_DECISIONS: dict[tuple[int, int, str | None, date | None], tuple[weakref.ref[Case], KnowledgeBase, Decision]] = {}
-_DECISIONS_MAX = 64
-
-
 def check(
     case: Case, kb: KnowledgeBase | None = None, letter_type: str | None = None, letter_date: date | None = None
 ) -> Decision:
@@ -59,20 +51,12 @@ def check(
     (for ``letter_type`` when it names the appeal being drafted). ``letter_date`` is the day age is counted
     to when no service line gives a date of service."""
     kb = kb or load_kb()
-    key = (id(case), id(kb), letter_type, letter_date)
-    hit = _DECISIONS.get(key)
-    if hit is not None and hit[0]() is case and hit[1] is kb:
-        return hit[2]
     decision = decide(case, kb, letter_date)
     if case.denial is not None:
         from lettergen.deadlines import compute_deadline
 
         deadline = compute_deadline(case, kb, letter_type=letter_type)
         decision = decision.model_copy(update={"deadline": deadline})
-    if type(case.facts) is Facts:  # not a case built around validation (model_construct), whose facts could change
-        if len(_DECISIONS) >= _DECISIONS_MAX:
-            _DECISIONS.clear()
-        _DECISIONS[key] = (weakref.ref(case), kb, decision)
     return decision
 
 
@@ -120,7 +104,11 @@ class Draft:
         from lettergen.ledger import ledger_json
 
         ledger = ledger_json(self.ledger).encode("utf-8")
-        outputs = {paths[0]: self.content, paths[1]: ledger, out_dir / self.notes_filename(): self.notes.encode("utf-8")}
+        outputs = {
+            paths[0]: self.content,
+            paths[1]: ledger,
+            out_dir / self.notes_filename(): self.notes.encode("utf-8"),
+        }
         write_outputs(outputs, durable=durable)
         return paths
 

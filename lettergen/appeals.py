@@ -26,8 +26,6 @@ APPEAL_TYPES: tuple[str, ...] = ("appeal", "external_review", "peer_to_peer")
 STANDARD_OF_CARE_TYPES = ("guideline", "consensus", "coverage_determination", "payer_policy")
 
 
-
-
 @dataclass
 class AppealView:
     denial: Denial

@@ -68,8 +68,10 @@ class LetterSpec(_Model):
 
 # The Medicare Beneficiary Identifier: 11 characters, the letters S, L, O, I, B and Z never used
 # (CMS, "The Medicare Beneficiary Identifier (MBI)", format specification).
-_MBI = re.compile(r"^[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9]"
-                  r"[AC-HJKMNP-RT-Y]{2}[0-9]{2}$")
+_MBI = re.compile(
+    r"^[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9][0-9]"
+    r"[AC-HJKMNP-RT-Y]{2}[0-9]{2}$"
+)
 
 
 class Patient(_Model):
@@ -270,7 +272,12 @@ class Case(_Model):
         out = [self.patient.name, self.patient.birth_date.isoformat(), self.provider.npi]
         out += [
             v
-            for v in (self.patient.member_id, self.patient.medicare_number, self.patient.address, self.patient.group_number)
+            for v in (
+                self.patient.member_id,
+                self.patient.medicare_number,
+                self.patient.address,
+                self.patient.group_number,
+            )
             if v
         ]
         if self.denial:

@@ -269,9 +269,13 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
                         said.add(c)
                         support.append(finding_claim(kb, c, prefix))
             if r.kind != "consideration":
-                crit_views.append(CriterionView(result=r, number=len(crit_views) + 1, evidence=evidence, support=support))
+                crit_views.append(
+                    CriterionView(result=r, number=len(crit_views) + 1, evidence=evidence, support=support)
+                )
             elif shown:
-                considered.append(CriterionView(result=r, number=len(considered) + 1, evidence=evidence, support=support))
+                considered.append(
+                    CriterionView(result=r, number=len(considered) + 1, evidence=evidence, support=support)
+                )
             else:
                 open_points.append(CriterionView(result=r, number=len(open_points) + 1, evidence=[], support=[]))
         view = ServiceView(

@@ -245,7 +245,9 @@ def _domain(q: Question, rules: Iterable[Rule]) -> list[object]:
                 if b is not None:
                     points.update((b - 0.5, float(b), b + 0.5))
     other: object = object()  # an answer no test names
-    return [*sorted(points, key=repr), other] if q.type != "number" else sorted(points, key=float) or [0.0]
+    if q.type == "number":
+        return sorted((p for p in points if isinstance(p, float)), key=lambda p: p) or [0.0]
+    return [*sorted(points, key=repr), other]
 
 
 def _tests(rule: Rule, fid: str) -> Iterable[FactTest]:
@@ -390,9 +392,7 @@ def decide(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> De
         verdict = _verdict((r.kind, r.status) for r in results)
         missing: list[MissingFact] = []
         if verdict == "insufficient":
-            missing = [
-                MissingFact(id=f, question=kb.questions[f].prompt) for f in missing_facts(gating, facts)
-            ]
+            missing = [MissingFact(id=f, question=kb.questions[f].prompt) for f in missing_facts(gating, facts)]
         results += [_result(c, "consideration", evaluate(c.rule, facts)) for c in pol.considerations]
         services.append(
             ServiceDecision(

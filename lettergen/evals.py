@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lettergen.errors import UsageError
+from lettergen.errors import NothingToDraft, UsageError
 from lettergen.guard import _NEGATION, judge, lexicon
 from lettergen.kb import KnowledgeBase, data_dir, load_kb
 from lettergen.lock import MIN_WORDS, TOKEN, Locker, Vault, free_words, is_prose
@@ -180,7 +180,10 @@ def _items(examples: Path, kb: KnowledgeBase) -> list[Item]:
             continue
         loaded = api.load_case(path, kb=kb)
         for ltype in LETTER_TYPES:
-            d = api.draft(loaded, letter_type=ltype, letter_date=LETTER_DATE, kb=kb, strict=False)
+            try:
+                d = api.draft(loaded, letter_type=ltype, letter_date=LETTER_DATE, kb=kb, strict=False)
+            except NothingToDraft:  # no code to request: no letter, nothing to polish
+                continue
             locker = Locker(loaded.case, d.decision, kb)
             batch = []
             for s in d.letter.sentences:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
-from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict
@@ -239,25 +238,6 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             if not isinstance(value, _METHODS):
                 return value
         return super().getattr(obj, attribute)
-
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        # A template's own macro called with just its positional arguments (most calls): what
-        # ``Context.call`` and ``Macro.__call__`` end up doing, without their introspection on every call
-        # (three attribute probes, then the matching of arguments to parameters). A macro is template
-        # code, which the sandbox's callable check always passes; anything else takes Jinja's own path.
-        # (The double underscores are Jinja's: no keyword argument of the call can collide with them.)
-        if (
-            __obj.__class__ is Macro
-            and not kwargs
-            and len(args) == __obj._argument_count
-            and not (__obj.caller or __obj.catch_kwargs or __obj.catch_varargs)
-        ):
-            try:
-                rv = __obj._func(*args)
-            except StopIteration:  # as Context.call answers it
-                return __self.undefined("value was undefined because a callable raised a StopIteration exception")
-            return Markup(rv) if __context.eval_ctx.autoescape else rv
-        return super().call(__context, __obj, *args, **kwargs)
 
 
 @cache

@@ -29,10 +29,21 @@ _MARKER = re.compile(r"\s?\[\d+(?:, \d+)*\]")
 # patterns, so that a model can never see, and so never change, a date or code the validator checks.
 # A letter writes dates long in prose (November 21, 2026) and numeric in its header (11/21/2026 or 2026-11-21);
 # each is the same atom, compared as its ISO form.
-_MONTHS = ("January February March April May June July August September October November December").split()
-DATE_ATOM = re.compile(
-    r"\b\d{4}-\d{2}-\d{2}\b|\b\d{2}/\d{2}/\d{4}\b|\b(?:" + "|".join(_MONTHS) + r") \d{1,2}, \d{4}\b"
-)
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+DATE_ATOM = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{2}/\d{2}/\d{4}\b|\b(?:" + "|".join(_MONTHS) + r") \d{1,2}, \d{4}\b")
 
 
 def iso_date(text: str) -> str:
@@ -44,6 +55,8 @@ def iso_date(text: str) -> str:
         name, day, year = text.replace(",", "").split()
         return f"{year}-{_MONTHS.index(name) + 1:02d}-{int(day):02d}"
     return text
+
+
 _ICD = re.compile(r"\b[A-TV-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}\b|\b[A-TV-Z]\d{2}\b")
 HCPCS_ATOM = re.compile(r"\b[A-V]\d{4}\b|\b\d{4}[FTU]\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*%?")

@@ -21,7 +21,7 @@ from lettergen.errors import OutputError
 from lettergen.files import CAN_SYNC_ALL
 
 DAY = date(2026, 11, 21)
-GOOD = ["chordoma-gluteal-mass.yaml", "biopsy-sacral-lesion.yaml", "proton-sacral-chordoma.yaml"]
+GOOD = ["chordoma-gluteal-mass.yaml", "biopsy-sacral-lesion.yaml", "proton-skull-base-chordoma.yaml"]
 
 
 def _cases(tmp_path: Path, bad: bool = True) -> list[Path]:
@@ -71,7 +71,6 @@ def test_bad_case_does_not_stop_the_others(tmp_path: Path, jobs: int) -> None:
     ("case", "verdicts"),
     [
         ("broken", {}),  # not parsed: nothing decided
-        ("appeal-not-met-cryoablation.yaml", {"20983": "not_met"}),  # decided, then no appeal drafted
     ],
 )
 def test_a_failed_case_shows_the_verdicts_it_was_given(tmp_path: Path, case: str, verdicts: dict[str, str]) -> None:
@@ -256,7 +255,7 @@ def test_batch_syncs_once_before_the_report_and_draft_fsyncs_each_file(
 
     calls["fsync"].clear()
     api.draft(api.load_case(CHORDOMA), letter_date=DAY).write(tmp_path / "one")
-    assert len(calls["fsync"]) == 2  # a single draft makes its letter and ledger durable itself
+    assert len(calls["fsync"]) == 3  # a single draft makes its letter, ledger and staff note durable itself
 
 
 def _frozen_in_worker(file: str) -> CaseResult:
@@ -279,3 +278,14 @@ def test_workers_inherit_a_frozen_heap_and_the_parent_gets_its_own_back(
     assert len(frozen) == 4 and all(n > 10_000 for n in frozen)  # the knowledge base, templates, modules
     # Thawed again, unless something froze this process before (lettergen's polish does): that stays.
     assert gc.get_freeze_count() == before if before == 0 else gc.get_freeze_count() >= before
+
+
+def test_a_case_with_nothing_to_request_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    # A not-met code is no failure of the batch: the record does not support a payer letter, and the report says so.
+    out = tmp_path / "out"
+    code, _, stderr = run_cli("batch", str(EXAMPLES / "appeal-not-met-cryoablation.yaml"), "-o", str(out))
+    assert code == 0, stderr
+    _rows, js = _report(out)
+    assert js[0]["status"] == "skipped" and js[0]["verdicts"] == {"20983": "not_met"}
+    assert "no denied code meets its criteria" in js[0]["error"]
+    assert not list(out.glob("*.appeal.md"))

@@ -11,7 +11,7 @@ from conftest import ROOT, run_cli
 from lettergen.kb import _load_kb
 
 SOURCE = """id: demo
-type: journal_article
+type: payer_policy
 title: A demo source
 journal: Demo Journal
 year: 2020
@@ -35,7 +35,7 @@ effective: 2026-01-01
 family: demo
 codes: [{{code: "20206", label: demo}}]
 questions: [{{id: flag, prompt: "Flag?", type: bool}}]
-indications: [{{id: flag-set, text: Flag is set., rule: {{fact: flag}}, citations: [{cite}]}}]
+indications: [{{id: flag-set, text: Flag is set., rule: {{fact: flag}}, basis: [{cite}], citations: [{cite}]}}]
 checklist: [demo]
 """
 
@@ -74,7 +74,7 @@ CASES = [
     ({"accessed": "2020-01-01"}, 0, "more than two years ago"),
     ({"locator": ""}, 0, "demo.used: has no locator"),
     ({"extra_figure": ', "99%"'}, 1, "figure '99%' does not appear in its statement"),
-    ({"cite": "demo.nope"}, 1, "cites unknown 'demo.nope'"),
+    ({"cite": "demo.nope"}, 2, "cites unknown 'demo.nope'"),  # fails at load, naming the criteria file
     ({"duplicate": True}, 2, "duplicate source id 'demo'"),
 ]
 

@@ -36,7 +36,7 @@ EDITS = [
     ("number-changed", SURVIVAL, "150.4 months", 1, "150.4"),
     ("p-value-changed", "(p = 0.05)", "(p = 0.01)", 1, "0.01"),
     ("citation-removed", "(p = 0.05) [", "(p = 0.05) XX[", 1, "removed citation"),
-    ("code-changed", "20206 meets every", "20205 meets every", 1, "20205"),
+    ("code-changed", "20206 meets each", "20205 meets each", 1, "20205"),
     (
         "new-number",
         "Pitfalls to avoid",

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from lettergen.case import Case
-from lettergen.criteria import evaluate
+from lettergen.criteria import Facts, evaluate
 from lettergen.policies import Question
 
 Q = {
@@ -73,4 +73,6 @@ KLEENE = [
 
 @pytest.mark.parametrize(("data", "facts", "expected"), KLEENE)
 def test_kleene(data: Any, facts: dict[str, Any], expected: bool | None) -> None:
-    assert evaluate(rule(data), case_with(**facts), Q) is expected
+    case = case_with(**facts)
+    values = {fid: (f.value, f.unit) for fid, f in case.facts.items()}
+    assert evaluate(rule(data), Facts(values, tuple(d.code for d in case.diagnoses), Q)) is expected

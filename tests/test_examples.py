@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -10,7 +11,9 @@ from conftest import CHORDOMA, EXAMPLES, run_cli
 
 from lettergen import api
 
-EXPECTED: dict[str, dict[str, str]] = yaml.safe_load((Path(__file__).parent / "data" / "examples-expected.yaml").read_text())
+EXPECTED: dict[str, dict[str, str]] = yaml.safe_load(
+    (Path(__file__).parent / "data" / "examples-expected.yaml").read_text()
+)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -22,7 +25,7 @@ def test_example_verdicts(name: str) -> None:
 
 def test_every_example_is_listed() -> None:
     listed = set(EXPECTED)
-    present = {p.name for p in EXAMPLES.glob("*.yaml") }
+    present = {p.name for p in EXAMPLES.glob("*.yaml")}
     assert present - listed == set(), "add the new example's expected verdicts to tests/data/examples-expected.yaml"
 
 
@@ -38,7 +41,14 @@ def test_payer_overlay_changes_the_verdict() -> None:
         update={"payer": loaded.case.payer.model_copy(update={"policy": "bcbs-mp-429"})}
     )
     overlay = api.check(overlay_case).service("20983")
-    assert (default.verdict, overlay.verdict) == ("met", "not_met")
+    # The default criteria cover cryoablation of bone for osteolytic metastases only (the one payer policy on
+    # file); the overlay adds the reason: the policy treats other bone tumors as investigational.
+    assert (default.verdict, overlay.verdict) == ("not_met", "not_met")
+    assert [c.id for c in default.criteria if c.status == "not_met"] == ["eligible-lesion"]
+    assert [c.id for c in overlay.criteria if c.status == "not_met"] == [
+        "mp429-indication",
+        "other-bone-investigational",
+    ]
     assert default.policy.startswith("bone-ablation-cryo@") and overlay.policy.startswith("bone-ablation-cryo-bcbs")
 
 
@@ -52,7 +62,8 @@ def test_chordoma_check_json_contract() -> None:
     assert (s38505["code"], s38505["verdict"]) == ("38505", "insufficient")
     assert [m["id"] for m in s38505["missing_facts"]] == ["node_enlarged_or_suspicious"]
     assert all(c["citations"] for c in s20206["criteria"])
-    assert set(s20206["criteria"][0]) == {"id", "kind", "text", "status", "facts", "citations"}
+    assert set(s20206["criteria"][0]) == {"id", "kind", "text", "status", "facts", "citations", "basis", "ruled_out"}
+    assert s20206["criteria"][0]["basis"] == ["ssa-1862-a-1-a.reasonable-necessary"]
 
 
 def test_bundled_guidance_is_a_conflict_with_its_reason() -> None:

@@ -50,9 +50,7 @@ def test_fhir_example_validates_as_r4b_bundle() -> None:
     R4B.get_fhir_model_class("Bundle").model_validate(_bundle())
 
 
-@pytest.mark.parametrize(
-    "example", sorted(p for p in EXAMPLES.glob("*.yaml") ), ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("example", sorted(p for p in EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_example_round_trips_through_a_bundle(example: Path) -> None:
     from lettergen.fhir_out import case_bundle, validated
 

@@ -27,10 +27,20 @@ def test_golden_letter(letter_type: str, fmt: str) -> None:
     assert d.content.decode() == path.read_text(), f"regenerate with UPDATE_GOLDEN=1 pytest {__file__}"
 
 
-@pytest.mark.parametrize(("letter_type", "voice"), [("appeal", "physician"), ("appeal", "patient")])
-def test_golden_appeal(letter_type: str, voice: str) -> None:
-    d = api.draft(api.load_case(APPEAL), letter_type=letter_type, fmt="md", letter_date=DATE, voice=voice)
-    path = GOLDEN / f"appeal-erisa.{letter_type}.{voice}.md"
+APPEALS = [
+    ("erisa", "appeal", "physician"),
+    ("erisa", "appeal", "patient"),
+    ("erisa", "external_review", "physician"),
+    ("erisa", "peer_to_peer", "physician"),
+    ("medicare", "appeal", "physician"),
+]
+
+
+@pytest.mark.parametrize(("case", "letter_type", "voice"), APPEALS)
+def test_golden_appeal(case: str, letter_type: str, voice: str) -> None:
+    source = APPEAL if case == "erisa" else APPEAL.with_name("appeal-medicare-redetermination-sacral-biopsy.yaml")
+    d = api.draft(api.load_case(source), letter_type=letter_type, fmt="md", letter_date=DATE, voice=voice)
+    path = GOLDEN / f"appeal-{case}.{letter_type}.{voice}.md"
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_bytes(d.content)
     assert d.content.decode() == path.read_text(), f"regenerate with UPDATE_GOLDEN=1 pytest {__file__}"
@@ -53,10 +63,9 @@ def test_letter_reads_like_a_signed_letter() -> None:
         "Example Health Plan",
         "Re:",
         "Jane Q. Sample",
-        "1965-03-14",
+        "03/14/1965",
         "XYZ000000000",
-        "20206",
-        "38505",
+        "CPT 20206",
         "C41.4",
         "SUMMARY",
         "CLINICAL HISTORY",
@@ -66,10 +75,10 @@ def test_letter_reads_like_a_signed_letter() -> None:
         "ENCLOSURES",
     ):
         assert part in text, part
-    # Requests only the met code, and says what the insufficient one still needs.
+    # Requests and names only the met code; what the insufficient one still needs is the office's (staff note).
     ask = next(line for line in text.splitlines() if line.startswith("For these reasons"))
-    assert "20206" in ask and "38505" not in ask
-    assert "Is a superficial lymph node enlarged or abnormal" in text
+    assert "20206" in ask and "38505" not in text
+    assert "Is a superficial lymph node enlarged or abnormal" not in text
 
 
 def test_ledger_records_every_sentence_and_hash() -> None:

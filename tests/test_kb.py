@@ -103,9 +103,7 @@ def test_service_code_format(code: str, ok: bool) -> None:
     assert (codes.service_code_problem(code) is None) is ok
 
 
-EXAMPLE_CASES = sorted(
-    p for p in (Path(__file__).parent.parent / "examples").glob("*.yaml") 
-)
+EXAMPLE_CASES = sorted(p for p in (Path(__file__).parent.parent / "examples").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("example", EXAMPLE_CASES, ids=lambda p: p.stem)

@@ -20,7 +20,7 @@ from lettergen.polish_pool import shared_polisher, split
 from tests.fake_llm import FakeLLM
 
 DAY = date(2026, 11, 21)
-GOOD = ["chordoma-gluteal-mass.yaml", "biopsy-sacral-lesion.yaml", "proton-sacral-chordoma.yaml"]
+GOOD = ["chordoma-gluteal-mass.yaml", "biopsy-sacral-lesion.yaml", "proton-skull-base-chordoma.yaml"]
 
 
 @pytest.fixture(scope="module")

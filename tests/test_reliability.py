@@ -93,7 +93,7 @@ def _kb_copy(tmp_path: Path) -> Path:
     ("folder", "mutate", "fragment"),
     [
         ("criteria", lambda d: d.update(version=None), "version"),
-        ("criteria", lambda d: d.pop("codes"), "codes"),
+        ("criteria", lambda d: d.pop("checklist"), "checklist"),
         ("criteria", lambda d: d.update(colour="blue"), "colour"),
         ("citations", lambda d: d.update(findings="none"), "findings"),
         ("citations", lambda d: d.pop("title"), "title"),
@@ -103,7 +103,7 @@ def test_corrupt_data_file_names_file_and_field(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, mutate: Any, fragment: str
 ) -> None:
     root = _kb_copy(tmp_path)
-    target = sorted((root / folder).glob("*.yaml"))[0]
+    target = sorted((root / folder).glob("[a-z]*.yaml"))[0]
     data = yaml.safe_load(target.read_text())
     mutate(data)
     target.write_text(yaml.safe_dump(data))
@@ -130,7 +130,7 @@ def test_internal_error_shows_no_case_values(monkeypatch: pytest.MonkeyPatch) ->
 
     case = api.load_case(CHORDOMA).case
 
-    def bug(c: Case, kb: Any) -> Any:
+    def bug(c: Case, kb: Any, letter_date: Any = None) -> Any:
         raise RuntimeError(" ".join(c.identifiers()))  # a bug whose message carries patient data
 
     monkeypatch.setattr(criteria, "decide", bug)
@@ -211,7 +211,7 @@ def test_edit_to_a_redacted_ledger_letter_is_still_caught(tmp_path: Path) -> Non
     out = tmp_path / "out"
     run_cli("draft", str(CHORDOMA), "-o", str(out), "--redact-ledger")
     letter = out / "chordoma-gluteal-001.lmn.md"
-    letter.write_text(letter.read_text().replace("2026-10-28", "2026-10-29"))
+    letter.write_text(letter.read_text().replace("October 28, 2026", "October 29, 2026"))
     code, stdout, _ = run_cli("validate", str(letter), "--ledger", str(out / "chordoma-gluteal-001.lmn.ledger.json"))
     assert code == 1 and "2026-10-29" in stdout
 
