@@ -49,7 +49,8 @@ class AppealView:
 
     @property
     def deadline_words(self) -> str:
-        return self.deadline.kind.replace("_", " ")
+        words = self.deadline.kind.replace("_", " ")
+        return words.replace("ma ", "Medicare Advantage ").replace("medicaid", "Medicaid").replace("qic", "QIC")
 
 
 def deadline_claim(deadline: Deadline) -> Claim | None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from lettergen.case import Case, Fact
 from lettergen.criteria import CriterionResult, Decision, Facts, ServiceDecision, case_facts, evaluate
 from lettergen.kb import KnowledgeBase
-from lettergen.layout import long_date
+from lettergen.layout import long_date, numeric_date
 from lettergen.policies import CitedText, Policy
 
 
@@ -105,7 +105,7 @@ class ServiceView:
     policy: Policy
     site: str | None
     units: int
-    date_of_service: date | None
+    date_of_service: str | None  # as the header writes it (letter.date_style)
     criteria: list[CriterionView]
     verdict_claim: Claim
     # Guideline points that never gate: those the record documents, and those it does not (for the office).
@@ -283,7 +283,7 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
             policy=pol,
             site=svc.site,
             units=svc.units,
-            date_of_service=svc.date_of_service,
+            date_of_service=numeric_date(svc.date_of_service, case.letter.date_style) if svc.date_of_service else None,
             criteria=crit_views,
             verdict_claim=_verdict_claim(sd, pol, set(case.facts), allowed),
             considerations=considered,

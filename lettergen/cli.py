@@ -31,7 +31,7 @@ codes_app = typer.Typer(help="Code reference cards.", no_args_is_help=True)
 app.add_typer(citations_app, name="citations")
 app.add_typer(criteria_app, name="criteria")
 app.add_typer(codes_app, name="codes")
-eval_app = typer.Typer(help="Evaluations of the guardrails.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluations: the clinical vignettes and the guardrails.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -353,6 +353,36 @@ def serve(
     from lettergen.server import serve as run
 
     run(host=host, port=port, cors_origins=tuple(cors_origin or ()))
+
+
+@eval_app.command("cases")
+@handled
+def eval_cases(
+    folder: Annotated[Path, typer.Argument(help="Vignettes folder (cases/ and expected.yaml).")] = Path(
+        "examples/vignettes"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """The clinical evaluation: every vignette's expected verdicts and deadline against lettergen's; exit 1 on
+    any disagreement."""
+    from lettergen import vignettes
+
+    rows = vignettes.run(folder)
+    if as_json:
+        _echo_json(
+            {
+                "agree": sum(r.agrees for r in rows),
+                "total": len(rows),
+                "rows": [
+                    {"vignette": r.vignette, "code": r.code, "expected": r.expected, "actual": r.actual, "why": r.why}
+                    for r in rows
+                ],
+            }
+        )
+    else:
+        typer.echo(vignettes.report(rows))
+    if not all(r.agrees for r in rows):
+        raise typer.Exit(1)
 
 
 @eval_app.command("guardrails")

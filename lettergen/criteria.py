@@ -246,7 +246,8 @@ def _domain(q: Question, rules: Iterable[Rule]) -> list[object]:
                     points.update((b - 0.5, float(b), b + 0.5))
     other: object = object()  # an answer no test names
     if q.type == "number":
-        return sorted((p for p in points if isinstance(p, float)), key=lambda p: p) or [0.0]
+        numbers: list[object] = [*sorted(p for p in points if isinstance(p, float))]
+        return numbers or [0.0]
     return [*sorted(points, key=repr), other]
 
 
@@ -366,11 +367,16 @@ def decide(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> De
         if b.code in requested and b.code != code
     }
     services: list[ServiceDecision] = []
-    for code in requested:
+    for svc in case.services:
+        code = svc.code
         pol = policies[code]
+        svc_facts = facts
+        if svc.date_of_service is not None:  # age on this service's own date (a course may start months later)
+            born = case.patient.birth_date
+            svc_facts = facts.with_values({AGE.id: (age_on(born, svc.date_of_service), AGE.unit)})
         gating: list[tuple[Criterion, str]] = [(c, "indication") for c in pol.indications]
         gating += [(c, "exclusion") for c in pol.exclusions]
-        results = [_result(c, kind, evaluate(c.rule, facts)) for c, kind in gating]  # type: ignore[arg-type]
+        results = [_result(c, kind, evaluate(c.rule, svc_facts)) for c, kind in gating]  # type: ignore[arg-type]
         conflicts = [
             Conflict(codes=[code, b.code], reason=b.reason, citations=list(b.citations))
             for b in pol.bundles
@@ -392,8 +398,8 @@ def decide(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> De
         verdict = _verdict((r.kind, r.status) for r in results)
         missing: list[MissingFact] = []
         if verdict == "insufficient":
-            missing = [MissingFact(id=f, question=kb.questions[f].prompt) for f in missing_facts(gating, facts)]
-        results += [_result(c, "consideration", evaluate(c.rule, facts)) for c in pol.considerations]
+            missing = [MissingFact(id=f, question=kb.questions[f].prompt) for f in missing_facts(gating, svc_facts)]
+        results += [_result(c, "consideration", evaluate(c.rule, svc_facts)) for c in pol.considerations]
         services.append(
             ServiceDecision(
                 code=code,

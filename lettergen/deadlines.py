@@ -75,8 +75,6 @@ _EXTERNAL = Rule(
         "Whether the State's or the federal external review process applies depends on the State and on whether the "
         "plan is insured or self-funded; a State process must allow at least four months, so this date is never "
         "later than the State's.",
-        "The regulation also moves a last day that falls on a Federal holiday; lettergen moves only Saturdays and "
-        "Sundays, so check the date against the Federal holiday calendar.",
     ),
 )
 _MEDICARE: dict[int, Rule] = {
@@ -284,9 +282,12 @@ def compute_deadline(case: Case, kb: KnowledgeBase | None = None, letter_type: s
     else:
         assert rule.months is not None
         due = add_months(start, rule.months)
-    if rule.weekend_rollover and due.weekday() >= 5:
-        moved = due + timedelta(days=7 - due.weekday())
-        notes.append(f"{due.isoformat()} is a {due.strftime('%A')}; the regulation moves the last day to {moved}.")
+    if rule.weekend_rollover and not business_day(due):
+        moved = due
+        while not business_day(moved):
+            moved += timedelta(days=1)
+        why = "a Federal holiday" if due.weekday() < 5 else f"a {due.strftime('%A')}"
+        notes.append(f"{due.isoformat()} is {why}; the regulation moves the last day to {moved}.")
         due = moved
     elif due.weekday() >= 5:
         notes.append(f"{due.isoformat()} is a {due.strftime('%A')}; this rule states no extension, so file before it.")
@@ -311,3 +312,33 @@ def _deadline(
         decision_within=rule.decision_within,
         receipt_presumed=presumed,
     )
+
+
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
+    """The n-th given weekday of a month (n = -1: the last)."""
+    if n > 0:
+        first = date(year, month, 1)
+        return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+    last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def federal_holidays(year: int) -> set[date]:
+    """The legal public holidays of 5 U.S.C. 6103(a), each on the day it is observed (a Saturday holiday the
+    Friday before, a Sunday holiday the Monday after, per Executive Order 11582)."""
+    fixed = [date(year, 1, 1), date(year, 6, 19), date(year, 7, 4), date(year, 11, 11), date(year, 12, 25)]
+    out = {
+        _nth_weekday(year, 1, 0, 3),  # Birthday of Martin Luther King, Jr.
+        _nth_weekday(year, 2, 0, 3),  # Washington's Birthday
+        _nth_weekday(year, 5, 0, -1),  # Memorial Day
+        _nth_weekday(year, 9, 0, 1),  # Labor Day
+        _nth_weekday(year, 10, 0, 2),  # Columbus Day
+        _nth_weekday(year, 11, 3, 4),  # Thanksgiving Day
+    }
+    for d in fixed:
+        out.add(d - timedelta(days=1) if d.weekday() == 5 else d + timedelta(days=1) if d.weekday() == 6 else d)
+    return out
+
+
+def business_day(d: date) -> bool:
+    return d.weekday() < 5 and d not in federal_holidays(d.year)
