@@ -17,6 +17,7 @@ from lettergen import denials
 from lettergen.case import Case, Denial
 from lettergen.claims import Claim, Material, ServiceView, cited_text_claim, finding_claim
 from lettergen.criteria import Deadline
+from lettergen.deadlines import deadline_words
 from lettergen.errors import InputError, NothingToAppeal
 from lettergen.kb import KnowledgeBase
 from lettergen.layout import long_date
@@ -49,8 +50,7 @@ class AppealView:
 
     @property
     def deadline_words(self) -> str:
-        words = self.deadline.kind.replace("_", " ")
-        return words.replace("ma ", "Medicare Advantage ").replace("medicaid", "Medicaid").replace("qic", "QIC")
+        return deadline_words(self.deadline.kind)
 
 
 def deadline_claim(deadline: Deadline) -> Claim | None:

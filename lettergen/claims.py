@@ -164,15 +164,12 @@ class Material:
         return self.with_verdict("not_met")
 
 
-def _verdict_claim(
-    sd: ServiceDecision, pol: Policy, documented: set[str], cited: dict[str, list[str]] | None = None
-) -> Claim:
+def _verdict_claim(sd: ServiceDecision, pol: Policy, documented: set[str], cited: dict[str, list[str]]) -> Claim:
     # Cite what the verdict rests on: every coverage criterion when met, the failing or open ones otherwise;
     # ``cited`` holds the findings this case may cite for each criterion (see evidence_order).
     basis = {"met": ("met",), "not_met": ("not_met",), "insufficient": ("unknown",)}[sd.verdict]
     relevant = [r for r in sd.criteria if r.status in basis and r.kind != "consideration"]
-    pick = (lambda r: cited.get(r.id, [])) if cited is not None else (lambda r: list(r.basis or r.citations))
-    cites = tuple(dict.fromkeys(c for r in relevant for c in pick(r)))
+    cites = tuple(dict.fromkeys(c for r in relevant for c in cited.get(r.id, [])))
     facts = tuple(dict.fromkeys(f for r in relevant for f in r.facts if f in documented))
     name = code_word(sd.code)
     if sd.verdict == "met":

@@ -365,6 +365,8 @@ def eval_cases(
 ) -> None:
     """The clinical evaluation: every vignette's expected verdicts and deadline against lettergen's; exit 1 on
     any disagreement."""
+    from dataclasses import asdict
+
     from lettergen import vignettes
 
     rows = vignettes.run(folder)
@@ -373,10 +375,7 @@ def eval_cases(
             {
                 "agree": sum(r.agrees for r in rows),
                 "total": len(rows),
-                "rows": [
-                    {"vignette": r.vignette, "code": r.code, "expected": r.expected, "actual": r.actual, "why": r.why}
-                    for r in rows
-                ],
+                "rows": [asdict(r) for r in rows],
             }
         )
     else:

@@ -314,6 +314,16 @@ def _deadline(
     )
 
 
+# Words of a deadline kind that a letter writes otherwise than in lower case.
+_KIND_WORDS = {"ma": "Medicare Advantage", "qic": "QIC", "medicaid": "Medicaid"}
+
+
+def deadline_words(kind: str) -> str:
+    """A deadline kind as a letter or the staff note names it: ma_reconsideration -> Medicare Advantage
+    reconsideration."""
+    return " ".join(_KIND_WORDS.get(w, w) for w in kind.split("_"))
+
+
 def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
     """The n-th given weekday of a month (n = -1: the last)."""
     if n > 0:

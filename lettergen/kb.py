@@ -237,6 +237,13 @@ def _build(root: Path, files: dict[str, Path], raw: dict[str, bytes], hashes: di
     return KnowledgeBase(root, sources, policies, questions, hashes, by_code, vocabulary)
 
 
+def _source_of(sources: dict[str, Source], cid: str) -> Source | None:
+    """The source of citation ``source.finding`` when both exist (the store is not indexed yet while loading)."""
+    source_id, _, finding_id = cid.partition(".")
+    src = sources.get(source_id)
+    return src if src is not None and src.finding(finding_id) is not None else None
+
+
 def _check_policy(path: Path, pol: Policy, sources: dict[str, Source]) -> None:
     """What the schema alone cannot check: facts declared and read, bases that are coverage sources."""
     declared = {q.id for q in pol.questions} | {AGE.id}
@@ -251,8 +258,8 @@ def _check_policy(path: Path, pol: Policy, sources: dict[str, Source]) -> None:
                     raise DataError(str(path), f"{group}.{c.id}", f"uses fact '{fact}' that the file does not declare")
             _check_test_against_question(path, f"{group}.{c.id}", c.rule, pol)
             for cid in c.basis:
-                src = sources.get(cid.partition(".")[0])
-                if src is None or src.finding(cid.partition(".")[2]) is None:
+                src = _source_of(sources, cid)
+                if src is None:
                     raise DataError(str(path), f"{group}.{c.id}.basis", f"cites unknown '{cid}'")
                 # The kind of document decides (a payer's policy, a regulation, a coverage determination); a
                 # copy held only on a third-party site is still that document, marked by its tier (secondary).
@@ -263,8 +270,7 @@ def _check_policy(path: Path, pol: Policy, sources: dict[str, Source]) -> None:
                         f"'{cid}' is a {src.type}, not a payer policy or regulation: it may support, not gate",
                     )
     for where, cid in pol.cited_ids():
-        src = sources.get(cid.partition(".")[0])
-        if src is None or src.finding(cid.partition(".")[2]) is None:
+        if _source_of(sources, cid) is None:
             raise DataError(str(path), where, f"cites unknown '{cid}'")
     used = set(pol.rules_facts())
     for q in pol.questions:

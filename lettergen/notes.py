@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from lettergen.claims import Material, code_word
 from lettergen.criteria import Deadline
+from lettergen.deadlines import deadline_words
 from lettergen.layout import long_date
 
 
@@ -57,6 +58,6 @@ def staff_note(material: Material, letter_type: str, deadline: Deadline | None =
     if deadline is not None:
         lines += ["", "## Deadline", ""]
         due = long_date(deadline.due) if deadline.due else "not computable from the case"
-        lines.append(f"- {deadline.kind.replace('_', ' ')}: file by {due}. {deadline.basis}")
+        lines.append(f"- {deadline_words(deadline.kind)}: file by {due}. {deadline.basis}")
         lines += [f"- {n}" for n in deadline.notes]
     return "\n".join(lines) + "\n"
