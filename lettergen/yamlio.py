@@ -199,6 +199,8 @@ def parse_mapping(text: str, file: str, error: Any, json_only: bool = False) -> 
     except json.JSONDecodeError as exc:
         raise error(file, "", f"is not valid JSON (line {exc.lineno}: {exc.msg})") from None
     except yaml.YAMLError as exc:
+        if not isinstance(exc, yaml.constructor.ConstructorError) and _only_libyaml_refuses(text):
+            raise error(file, "", "is nested too deeply") from None
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
         problem = getattr(exc, "problem", None) or "syntax error"
@@ -211,6 +213,22 @@ def parse_mapping(text: str, file: str, error: Any, json_only: bool = False) -> 
         kind = "a list" if isinstance(data, list) else type(data).__name__
         raise error(file, "", f"must hold a mapping at the top level, not {kind}")
     return data
+
+
+def _only_libyaml_refuses(text: str) -> bool:
+    """Whether the C parser refused a document that is nested past its own depth limit (libyaml as PyYAML 6.0.4
+    bundles it raises a parse error there, where the pure-Python parser runs out of stack): asked only once the
+    C parser has failed to parse, so that a deep document gets the same message with every PyYAML release.
+    Composing is enough: the question is the document's structure, not its values."""
+    if _Base is yaml.SafeLoader:  # no C parser: its error is the document's own
+        return False
+    try:
+        yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        return True
+    except Exception:  # invalid for the pure-Python parser too: the C parser's message stands
+        return False
+    return True
 
 
 def load_yaml_mapping(path: Path, error: Any) -> dict[str, Any]:
