@@ -63,7 +63,7 @@ class Finding(Strict):
 class Source(Strict):
     id: str = Field(pattern=_ID)
     type: SourceType
-    tier: Tier | None = None
+    tier: Tier
     title: str
     authors: tuple[str, ...] = ()
     publisher: str | None = None

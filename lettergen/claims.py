@@ -194,14 +194,6 @@ def _verdict_claim(sd: ServiceDecision, pol: Policy, documented: set[str], cited
 # Evidence order for a criterion: a finding about the patient's own disease first, then the payer's policy
 # or a regulation, then a general guideline, then a study or review, then a secondary source.
 _TIER_RANK = {"regulation": 1, "payer_policy": 1, "guideline": 2, "peer_reviewed": 3, "secondary": 4}
-_TYPE_TIER = {
-    "regulation": "regulation",
-    "payer_policy": "payer_policy",
-    "coverage_determination": "payer_policy",
-    "guideline": "guideline",
-    "consensus": "guideline",
-    "journal_article": "peer_reviewed",
-}
 
 
 def evidence_order(kb: KnowledgeBase, facts: Facts, citations: tuple[str, ...], plan_type: str) -> list[str]:
@@ -219,7 +211,7 @@ def evidence_order(kb: KnowledgeBase, facts: Facts, citations: tuple[str, ...], 
                 continue
             ranked.append((0, i, cid))
         else:
-            ranked.append((_TIER_RANK[src.tier or _TYPE_TIER.get(src.type, "secondary")], i, cid))
+            ranked.append((_TIER_RANK[src.tier], i, cid))
     return [cid for _, _, cid in sorted(ranked)]
 
 

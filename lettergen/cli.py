@@ -193,6 +193,7 @@ def citations_list(as_json: JsonOpt = False) -> None:
                 {
                     "id": s.id,
                     "type": s.type,
+                    "tier": s.tier,
                     "title": s.title,
                     "year": s.year,
                     "doi": s.doi,
@@ -205,7 +206,7 @@ def citations_list(as_json: JsonOpt = False) -> None:
         )
         return
     for s in kb.sources.values():
-        typer.echo(f"{s.id:<40} {s.type:<22} {s.year or '':<5} {s.title}")
+        typer.echo(f"{s.id:<40} {s.tier:<14} {s.type:<22} {s.year or '':<5} {s.title}")
 
 
 @citations_app.command("show")

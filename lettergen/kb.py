@@ -115,6 +115,30 @@ class KnowledgeBase:
     def codes(self) -> list[str]:
         return sorted({c for (_, c) in self.by_code})
 
+    def _secondary_beside_primary(self) -> list[CitationIssue]:
+        """A secondary source (a re-hosted copy, a reference page, a meeting abstract) may be cited for a criterion
+        only where no primary source the criterion cites supports it too."""
+        issues: list[CitationIssue] = []
+        for pol in self.policies.values():
+            for group, items in (
+                ("indications", pol.indications),
+                ("exclusions", pol.exclusions),
+                ("considerations", pol.considerations),
+            ):
+                for c in items:
+                    cited = [cid for cid in dict.fromkeys(c.basis + c.citations) if self.has_citation(cid)]
+                    primary = [cid for cid in cited if self.finding(cid)[0].tier != "secondary"]
+                    for cid in cited:
+                        if primary and self.finding(cid)[0].tier == "secondary":
+                            issues.append(
+                                CitationIssue(
+                                    level="error",
+                                    where=f"{pol.id}: {group}.{c.id}",
+                                    problem=f"cites the secondary source '{cid}' beside the primary '{primary[0]}'",
+                                )
+                            )
+        return issues
+
     def check(self, today: date) -> list[CitationIssue]:
         """Integrity findings across the store; errors make ``citations check`` fail."""
         issues: list[CitationIssue] = []
@@ -128,6 +152,7 @@ class KnowledgeBase:
                     issues.append(
                         CitationIssue(level="error", where=f"{pol.id}: {where}", problem=f"cites unknown '{cid}'")
                     )
+        issues += self._secondary_beside_primary()
         from lettergen.deadlines import all_citations
 
         for cid in all_citations():

@@ -12,6 +12,7 @@ from lettergen.kb import _load_kb
 
 SOURCE = """id: demo
 type: payer_policy
+tier: {tier}
 title: A demo source
 journal: Demo Journal
 year: 2020
@@ -48,6 +49,7 @@ def make_kb(
     extra_figure: str = "",
     cite: str = "demo.used",
     duplicate: bool = False,
+    beside: str = "",
 ) -> Path:
     root = tmp_path / "kb"
     # The real regulation sources stay: the deadline rules cite them and the check verifies that.
@@ -57,12 +59,16 @@ def make_kb(
     (root / "criteria").mkdir()
     shutil.copytree(ROOT / "templates", root / "templates")
     (root / "citations" / "demo.yaml").write_text(
-        SOURCE.format(accessed=accessed, locator=locator or "''", extra_figure=extra_figure)
+        SOURCE.format(accessed=accessed, locator=locator or "''", extra_figure=extra_figure, tier="payer_policy")
     )
     if duplicate:
         (root / "citations" / "demo-copy.yaml").write_text(
-            SOURCE.format(accessed=accessed, locator="x", extra_figure="")
+            SOURCE.format(accessed=accessed, locator="x", extra_figure="", tier="payer_policy")
         )
+    if beside:  # a second copy of the source, of the given tier, cited beside the first
+        text = SOURCE.format(accessed=accessed, locator="x", extra_figure="", tier=beside)
+        (root / "citations" / "demo-rehost.yaml").write_text(text.replace("id: demo\n", "id: demo-rehost\n", 1))
+        cite = f"{cite}, demo-rehost.used"
     (root / "criteria" / "demo.yaml").write_text(POLICY.format(cite=cite))
     return root
 
@@ -76,6 +82,8 @@ CASES = [
     ({"extra_figure": ', "99%"'}, 1, "figure '99%' does not appear in its statement"),
     ({"cite": "demo.nope"}, 2, "cites unknown 'demo.nope'"),  # fails at load, naming the criteria file
     ({"duplicate": True}, 2, "duplicate source id 'demo'"),
+    ({"beside": "secondary"}, 1, "cites the secondary source 'demo-rehost.used' beside the primary 'demo.used'"),
+    ({"beside": "guideline"}, 0, "ok: 0 errors"),
 ]
 
 
