@@ -141,19 +141,14 @@ class Facts:
         return Facts({**self.values, **extra}, self.dx, self.questions)
 
 
-def service_date(case: Case, letter_date: date | None = None) -> date:
-    """The date age is counted to: the earliest date of service, else the letter date, else today."""
-    dates = [s.date_of_service for s in case.services if s.date_of_service is not None]
-    return min(dates) if dates else (letter_date or case.letter.date or date.today())
-
-
 def age_on(birth: date, when: date) -> int:
     return when.year - birth.year - ((when.month, when.day) < (birth.month, birth.day))
 
 
-def case_facts(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> Facts:
+def case_facts(case: Case, kb: KnowledgeBase, on: date) -> Facts:
+    """The case's facts, with the patient's age on the date ``on``."""
     values: dict[str, Value] = {fid: (f.value, f.unit) for fid, f in case.facts.items()}
-    values[AGE.id] = (age_on(case.patient.birth_date, service_date(case, letter_date)), AGE.unit)
+    values[AGE.id] = (age_on(case.patient.birth_date, on), AGE.unit)
     return Facts(values, tuple(d.code for d in case.diagnoses), kb.questions)
 
 
@@ -357,7 +352,7 @@ def _type_problem(q: Question, fact: Fact) -> str | None:
 def decide(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> Decision:
     """Decide every requested code. Pure: same case, knowledge base and date, same decision."""
     policies = select_policies(case, kb)
-    facts = case_facts(case, kb, letter_date)
+    letter_day = letter_date or case.letter.date or date.today()
     requested = [s.code for s in case.services]
     # Who bundles whom: bundled code -> (primary code, bundle entry)
     bundled_into = {
@@ -370,10 +365,8 @@ def decide(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> De
     for svc in case.services:
         code = svc.code
         pol = policies[code]
-        svc_facts = facts
-        if svc.date_of_service is not None:  # age on this service's own date (a course may start months later)
-            born = case.patient.birth_date
-            svc_facts = facts.with_values({AGE.id: (age_on(born, svc.date_of_service), AGE.unit)})
+        # Age on this service's own date (a course may start months after another service), else the letter's.
+        svc_facts = case_facts(case, kb, svc.date_of_service or letter_day)
         gating: list[tuple[Criterion, str]] = [(c, "indication") for c in pol.indications]
         gating += [(c, "exclusion") for c in pol.exclusions]
         results = [_result(c, kind, evaluate(c.rule, svc_facts)) for c, kind in gating]  # type: ignore[arg-type]
