@@ -8,15 +8,16 @@ case                Bundle
 ==================  ==========================================================================
 case_id             Bundle.identifier.value (else Bundle.id)
 letter.type         Bundle.meta.tag coded in ``LETTER_TYPE_SYSTEM`` (the date comes from ``--date``)
-patient             Patient: name, birthDate, gender, address; Coverage.subscriberId (member id),
-                    Coverage.class[type=group].value (group number)
+patient             Patient: name, birthDate, gender, address, identifier of system ``MBI`` (Medicare
+                    number); Coverage.subscriberId (member id), Coverage.class[type=group].value (group)
 payer               Coverage.payor -> Organization (name, address, fax); Coverage.type coded in
                     ``PLAN_TYPE_SYSTEM``; extensions ``EXT_PLAN_STATE`` and ``EXT_POLICY_SET``
 provider            Practitioner (name, suffix = credentials, NPI identifier, telecom, address);
                     PractitionerRole.specialty; the Organization that is not the payer
 diagnoses           Condition.code, ICD-10-CM coding
 services            ServiceRequest.code (CPT/HCPCS coding), bodySite.text, quantityQuantity.value,
-                    extension ``EXT_LATERALITY`` (valueCode left, right or bilateral)
+                    occurrenceDateTime (date of service), extension ``EXT_LATERALITY`` (valueCode left,
+                    right or bilateral)
 facts               Observation.code coded in ``FACTS_SYSTEM`` (code = fact id); value[x] = value
                     (valueQuantity.unit = unit); note.text = evidence; effectiveDateTime = date;
                     derivedFrom.display = source
@@ -52,6 +53,7 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 NPI = "http://hl7.org/fhir/sid/us-npi"
+MBI = "http://hl7.org/fhir/sid/us-mbi"  # the Medicare Beneficiary Identifier
 SERVICE_SYSTEMS = (CPT, HCPCS, "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets")
 
 
@@ -308,6 +310,10 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
     addr = _address(b, ploc, pat)
     if addr:
         patient["address"] = addr
+    for i, ident in enumerate(b.items(ploc, pat, "identifier")):
+        if b.get(f"{ploc}.identifier[{i}]", ident, "system", str) == MBI:
+            patient["medicare_number"] = b.get(f"{ploc}.identifier[{i}]", ident, "value", str, required=True)
+            origin["patient.medicare_number"] = f"{ploc}.identifier[{i}].value"
     origin["patient"] = ploc
 
     cloc, cov = b.one("Coverage")  # type: ignore[misc]
@@ -360,6 +366,10 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
         qty = b.get(loc, sr, "quantityQuantity", dict)
         if qty is not None:
             service["units"] = b.get(f"{loc}.quantityQuantity", qty, "value", int, required=True)
+        when = b.get(loc, sr, "occurrenceDateTime", str)
+        if when is not None:
+            service["date_of_service"] = when
+            origin[f"services[{len(services)}].date_of_service"] = f"{loc}.occurrenceDateTime"
         origin[f"services[{len(services)}]"] = loc
         services.append(service)
 

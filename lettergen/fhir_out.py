@@ -36,6 +36,7 @@ from lettergen.fhir_in import (
     HCPCS,
     ICD10CM,
     LETTER_TYPE_SYSTEM,
+    MBI,
     NPI,
     PLAN_TYPE_SYSTEM,
 )
@@ -111,6 +112,8 @@ def case_entries(case: Case) -> list[Resource]:
         patient["gender"] = p.sex
     if p.address:
         patient["address"] = [{"text": p.address}]
+    if p.medicare_number:
+        patient["identifier"] = [{"system": MBI, "value": p.medicare_number}]
     payer: Resource = {"resourceType": "Organization", "name": pay.name}
     if pay.address:
         payer["address"] = [{"text": pay.address}]
@@ -230,6 +233,8 @@ def _service_request(case: Case, code: str) -> Resource:
         sr["extension"] = [{"url": EXT_LATERALITY, "valueCode": service.laterality}]
     if service.units != 1:
         sr["quantityQuantity"] = {"value": service.units}
+    if service.date_of_service:
+        sr["occurrenceDateTime"] = service.date_of_service.isoformat()
     return sr
 
 

@@ -55,6 +55,18 @@ def staff_note(material: Material, letter_type: str, deadline: Deadline | None =
     if enclose:
         lines += ["", "## Enclose with the letter", ""]
         lines += [f"- {code_word(v.code)}: {item}" for v, item in enclose]
+    if case.payer.plan_type == "medicare" and letter_type in ("appeal", "external_review"):
+        # 42 CFR 405.944(b): a redetermination request names the beneficiary, the Medicare number, the services
+        # and their dates of service (cfr-42-405-subpart-i.redetermination-contents).
+        absent = ["the Medicare number (patient.medicare_number)"] if not case.patient.medicare_number else []
+        absent += [
+            f"the date of service of {code_word(s.code)} (services[{i}].date_of_service)"
+            for i, s in enumerate(case.services)
+            if s.date_of_service is None
+        ]
+        if absent:
+            lines += ["", "## Medicare request items missing (42 CFR 405.944(b))", ""]
+            lines += [f"- Add {item}." for item in absent]
     if deadline is not None:
         lines += ["", "## Deadline", ""]
         due = long_date(deadline.due) if deadline.due else "not computable from the case"

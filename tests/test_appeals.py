@@ -205,3 +205,18 @@ def test_no_patient_identifier_in_unappealable_message() -> None:
     with pytest.raises(NothingToAppeal) as err:
         _draft(NOT_MET)
     assert not re.search(r"\d{4}-\d{2}-\d{2}", str(err.value))
+
+
+def test_medicare_request_items_are_named_for_the_office_when_missing() -> None:
+    # 42 CFR 405.944(b): the Medicare number and the dates of service; the example carries both.
+    full = api.load_case(MEDICARE).case
+    assert "Medicare request items missing" not in _draft(MEDICARE).notes
+    bare = full.model_copy(
+        update={
+            "patient": full.patient.model_copy(update={"medicare_number": None, "member_id": "X1"}),
+            "services": tuple(s.model_copy(update={"date_of_service": None}) for s in full.services),
+        }
+    )
+    notes = api.draft(bare, fmt="md").notes
+    assert "patient.medicare_number" in notes and "services[1].date_of_service" in notes
+    assert "Medicare number:" in _draft(MEDICARE, fmt="md").text
