@@ -93,5 +93,4 @@ def test_eval_guardrails_meets_its_targets() -> None:
     report = json.loads(out)
     assert code == 0 and report["ok"]
     assert len(report["mutations"]) >= 12 and all(m["applied"] and m["rate"] == 1.0 for m in report["mutations"])
-    # 40 paraphrases of sentences this session rewrote were dropped as stale; issue 19 rebuilds the suite.
-    assert report["paraphrases"] >= 25 and report["false_alarm_rate"] <= 0.05
+    assert report["paraphrases"] >= 50 and report["false_alarm_rate"] <= 0.05
