@@ -11,11 +11,11 @@ nothing honest to appeal, and :func:`build_appeal` raises :class:`NothingToAppea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lettergen import denials
 from lettergen.case import Case, Denial
-from lettergen.claims import Claim, Material, ServiceView, cited_text_claim, finding_claim
+from lettergen.claims import Claim, CriterionView, Material, ServiceView, cited_text_claim, finding_claim
 from lettergen.criteria import Deadline
 from lettergen.deadlines import deadline_words
 from lettergen.errors import InputError, NothingToAppeal
@@ -65,17 +65,20 @@ def deadline_claim(deadline: Deadline) -> Claim | None:
     return Claim(id="deadline.due", text=text, citations=tuple(deadline.citations))
 
 
-def _standard_of_care(views: list[ServiceView], kb: KnowledgeBase) -> list[Claim]:
+def _standard_of_care(views: list[ServiceView], kb: KnowledgeBase) -> tuple[list[Claim], list[ServiceView]]:
+    """The findings that state the standard of care, taken out of the criteria they support: the rebuttal of an
+    experimental-or-investigational denial says each once, up front. They are the criteria's own evidence, so
+    the same population and plan filter applies (lettergen.claims.evidence_order)."""
     out: list[Claim] = []
-    seen: set[str] = set()
-    for v in views:
-        for cv in v.criteria:
-            for cid in cv.result.citations:
-                src, _ = kb.finding(cid)
-                if src.type in STANDARD_OF_CARE_TYPES and cid not in seen:
-                    seen.add(cid)
-                    out.append(finding_claim(kb, cid, f"soc.{v.code}"))
-    return out
+
+    def standard(c: Claim) -> bool:
+        return kb.finding(c.citations[0])[0].type in STANDARD_OF_CARE_TYPES
+
+    def rest(code: str, cv: CriterionView) -> CriterionView:
+        out.extend(finding_claim(kb, c.citations[0], f"soc.{code}") for c in cv.support if standard(c))
+        return replace(cv, support=[c for c in cv.support if not standard(c)])
+
+    return out, [replace(v, criteria=[rest(v.code, cv) for cv in v.criteria]) for v in views]
 
 
 def _card(views: list[ServiceView]) -> tuple[list[Claim], list[Claim]]:
@@ -108,6 +111,9 @@ def build_appeal(
             "See 'lettergen check' for the criteria that fail, or draft --type determination for the internal memo"
         )
     category, basis = denials.classify(denial.reason, denial.codes, denial.category)
+    standard_of_care: list[Claim] = []
+    if category == "experimental_investigational":
+        standard_of_care, appealed = _standard_of_care(appealed, kb)
     card, bundling = _card(appealed)
     return AppealView(
         denial=denial,
@@ -119,7 +125,7 @@ def build_appeal(
         appealed=appealed,
         pending=pending,
         withdrawn=withdrawn,
-        standard_of_care=_standard_of_care(appealed, kb),
+        standard_of_care=standard_of_care,
         card=card,
         bundling=bundling,
         unappealable=denials.unappealable(denial.codes),

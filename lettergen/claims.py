@@ -231,7 +231,7 @@ def _build_memo_claims(pol: Policy, code: str) -> dict[str, tuple[Claim, ...]]:
 
 def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_date: date) -> Material:
     facts = case_facts(case, kb, letter_date)
-    said: set[str] = set()  # findings and facts already stated: no sentence is printed twice in a letter
+    said: set[str] = set()  # findings, facts and conflicts already stated: no sentence is printed twice in a letter
     order = {"met": 0, "insufficient": 1, "not_met": 2}
     built: dict[str, ServiceView] = {}
     for sd in sorted(decision.services, key=lambda s: order[s.verdict]):
@@ -267,6 +267,13 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
                 )
             else:
                 open_points.append(CriterionView(result=r, number=len(open_points) + 1, evidence=[], support=[]))
+        conflicts: list[Claim] = []  # a conflict between two requested codes is said once, under the first built
+        for i, conflict in enumerate(sd.conflicts, start=1):
+            pair = "+".join(conflict.codes)
+            if pair not in said:
+                said.add(pair)
+                text, cites = _sentence(conflict.reason), tuple(conflict.citations)
+                conflicts.append(Claim(id=f"conflict.{sd.code}.{i}", text=text, citations=cites))
         view = ServiceView(
             decision=sd,
             policy=pol,
@@ -277,10 +284,7 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
             verdict_claim=_verdict_claim(sd, pol, set(case.facts), allowed),
             considerations=considered,
             open_considerations=open_points,
-            conflicts=[
-                Claim(id=f"conflict.{sd.code}.{i}", text=_sentence(c.reason), citations=tuple(c.citations))
-                for i, c in enumerate(sd.conflicts, start=1)
-            ],
+            conflicts=conflicts,
         )
         if pol.memo:
             for part, claims in _memo_claims(kb, pol, sd.code).items():

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from datetime import date
+from pathlib import Path
 
+import pytest
 from conftest import ROOT, run_cli
 
 from lettergen import api
+from lettergen.errors import LettergenError
 
 VIGNETTES = ROOT / "examples" / "vignettes"
 
@@ -45,3 +49,24 @@ def test_templates_criteria_and_findings_are_in_us_english() -> None:
     texts += [f.statement for s in kb.sources.values() for f in s.findings]
     hits = sorted({m.group(0) for t in texts for m in BRITISH.finditer(t)})
     assert hits == [], hits
+
+
+DRAFTED = [
+    *sorted((ROOT / "examples").glob("[a-z]*.yaml")),
+    *sorted((VIGNETTES / "cases").glob("appeal-*.yaml")),
+    *sorted((VIGNETTES / "cases").glob("mixed-*.yaml")),
+]
+
+
+@pytest.mark.parametrize("path", DRAFTED, ids=lambda p: p.stem)
+def test_no_cited_sentence_is_said_twice_in_a_letter(path: Path) -> None:
+    # A finding, a chart fact or a coding conflict is stated once per letter, whatever the letter type: the
+    # standard-of-care rebuttal takes its findings out of the criteria, a conflict is said under one code.
+    loaded = api.load_case(path)
+    for ltype in ("lmn", "appeal", "external_review", "peer_to_peer", "determination"):
+        try:
+            d = api.draft(loaded, letter_type=ltype, letter_date=date(2026, 12, 1))
+        except LettergenError:  # no denial to answer, or nothing to draft
+            continue
+        texts = [s.text for s in d.letter.sentences if s.kind == "claim"]
+        assert len(texts) == len(set(texts)), (ltype, [t for t in texts if texts.count(t) > 1][:2])
