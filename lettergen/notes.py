@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from lettergen.claims import Material, code_word
 from lettergen.criteria import Deadline
-from lettergen.deadlines import deadline_words
 from lettergen.layout import long_date
 
 
@@ -70,6 +69,6 @@ def staff_note(material: Material, letter_type: str, deadline: Deadline | None =
     if deadline is not None:
         lines += ["", "## Deadline", ""]
         due = long_date(deadline.due) if deadline.due else "not computable from the case"
-        lines.append(f"- {deadline_words(deadline.kind)}: file by {due}. {deadline.basis}")
+        lines.append(f"- File by {due}. {deadline.basis}")
         lines += [f"- {n}" for n in deadline.notes]
     return "\n".join(lines) + "\n"
