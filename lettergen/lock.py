@@ -21,11 +21,10 @@ from lettergen.case import Case
 from lettergen.claims import fact_value_text
 from lettergen.criteria import Decision
 from lettergen.kb import KnowledgeBase
+from lettergen.meaning import BRACKET as BRACKET
+from lettergen.meaning import TOKEN as TOKEN
 from lettergen.render import Sentence
 from lettergen.validate import DATE_ATOM, HCPCS_ATOM
-
-TOKEN = re.compile(r"⟦([PT])(\d+)⟧")
-BRACKET = re.compile(r"[⟦⟧]")
 
 # Sentence-id prefixes that are never sent: the letter's scaffolding, not its prose.
 NOT_PROSE = (

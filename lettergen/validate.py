@@ -109,6 +109,28 @@ def _atoms(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def positioned_atoms(text: str) -> list[tuple[int, str]]:
+    """The atoms of a text and its citation markers, each with its offset, in the order they appear.
+
+    The meaning check compares this order: "130.4 months against 159.3 months" is not the same claim as
+    "159.3 months against 130.4 months", though both carry the same atoms."""
+    found: list[tuple[int, str]] = []
+
+    def blank(m: re.Match[str]) -> str:
+        return " " * len(m.group(0))
+
+    for m in _MARKER.finditer(text):
+        found.append((m.start(), "cite:" + m.group(0).strip()))
+    text = _MARKER.sub(blank, text)
+    for rx, kind in ((DATE_ATOM, "date"), (_ICD, "code"), (HCPCS_ATOM, "code"), (_NUMBER, "num")):
+        for m in rx.finditer(text):
+            value = m.group(0)
+            value = iso_date(value) if kind == "date" else value.replace(",", "") if kind == "num" else value
+            found.append((m.start(), f"{kind}:{value}"))
+        text = rx.sub(blank, text)
+    return sorted(found)
+
+
 def header_text(
     case: Case, letter_date: str | None = None, deadline: Deadline | None = None, policies: Iterable[str] = ()
 ) -> str:
