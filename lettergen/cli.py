@@ -31,7 +31,9 @@ codes_app = typer.Typer(help="Code reference cards.", no_args_is_help=True)
 app.add_typer(citations_app, name="citations")
 app.add_typer(criteria_app, name="criteria")
 app.add_typer(codes_app, name="codes")
-eval_app = typer.Typer(help="Evaluations: the clinical vignettes and the guardrails.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluations: the clinical vignettes, the polish guard and the edit check.", no_args_is_help=True
+)
 app.add_typer(eval_app, name="eval")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -396,6 +398,22 @@ def eval_guardrails(as_json: JsonOpt = False) -> None:
         _echo_json(report.model_dump(mode="json"))
     else:
         typer.echo(evals.report_text(report))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@eval_app.command("edits")
+@handled
+def eval_edits(as_json: JsonOpt = False) -> None:
+    """Lies and harmless edits of every example letter (md, html, docx) against `validate`; exit 1 unless every
+    lie is caught and no harmless edit is flagged. The DOCX round trip needs LibreOffice (soffice)."""
+    from lettergen import eval_edits as ev
+
+    report = ev.run_edits()
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+    else:
+        typer.echo(ev.report_text(report))
     if not report.ok:
         raise typer.Exit(1)
 

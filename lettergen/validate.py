@@ -7,7 +7,12 @@ Rules (numbered as in the project's design notes; other modules cite them by num
 3. polished against draft (see :mod:`lettergen.guard`);
 4. structure: the elements the letter type needs;
 5. the letter never asserts necessity for a code whose verdict is not ``met``;
-6. no unfilled placeholders, no guarantees or absolute promises.
+6. no unfilled placeholders, no guarantees or absolute promises;
+7. consistency: what the letter says of a code as a whole (its verdict, "rules out each exclusion") and of
+   each criterion (its status word) agrees with the decision the letter was drafted from.
+
+A person's edit of a drafted letter is held to the same rules (:mod:`lettergen.edits`): rule 3's meaning
+check for every reworded sentence, rules 2, 5, 6 and 7 for new text, rule 4 for deleted text.
 """
 
 from __future__ import annotations
@@ -261,7 +266,7 @@ def check_sentence(s: Sentence, case: Case, kb: KnowledgeBase, header_atoms: set
     return issues
 
 
-def _necessity_issues(sentences: Iterable[Sentence], decision: Decision) -> list[Issue]:
+def necessity_issues(sentences: Iterable[Sentence], decision: Decision) -> list[Issue]:
     # Each code's word pattern is compiled once per letter, and tried only where the code appears at all.
     unmet = [(s.code, re.compile(rf"\b{re.escape(s.code)}\b")) for s in decision.services if s.verdict != "met"]
     issues = []
@@ -292,11 +297,116 @@ def validate_letter(letter: Letter, case: Case, decision: Decision, kb: Knowledg
             issues.append(Issue(rule=4, message=f"the {letter.type} letter lacks '{need}'"))
     if case.patient.member_id and "header.member_id" not in ids and letter.type != "peer_to_peer":
         issues.append(Issue(rule=4, message="the letter lacks the member id"))
-    issues += _necessity_issues(letter.sentences, decision)
+    issues += necessity_issues(letter.sentences, decision)
     issues += template_text_issues(letter.sentences, case)
+    issues += consistency_issues(letter.sentences, decision)
     return ValidationResult(
         ok=not any(i.level == "error" for i in issues), checked=len(letter.sentences), issues=issues
     )
+
+
+# Rule 7: what a sentence says of a code's verdict, of its exclusions, and of one criterion's status.
+_SAYS_VERDICT: dict[str, re.Pattern[str]] = {
+    "met": re.compile(
+        r"\bmeets (?:each|every|all)\b|\bis medically necessary\b|\bevery (?:coverage )?criterion is met\b"
+        r"|\ball (?:coverage )?criteria are met\b",
+        re.I,
+    ),
+    "not_met": re.compile(
+        r"\bdoes not meet\b|\bis not supported\b|\bnot supported;|\bcriteria are not met\b"
+        r"|\bis not medically necessary\b",
+        re.I,
+    ),
+    "insufficient": re.compile(
+        r"\bcannot (?:yet )?be decided\b|\bnot established\b|\bneeds the documentation\b"
+        r"|\bdocumentation is insufficient\b",
+        re.I,
+    ),
+}
+_VERDICT_WORDS = {"met": "met", "not_met": "not met", "insufficient": "insufficient"}
+_EXCLUSIONS_CLEAR = re.compile(
+    r"\brules? out (?:each|every|all|any) exclusions?\b|\bno exclusion (?:applies|is present)\b"
+    r"|\bnone of the exclusions appl(?:y|ies)\b|\b(?:every|each|all) exclusions? (?:is|are) ruled out\b",
+    re.I,
+)
+_STATUS_WORD = re.compile(r"\((Met|Not met|Not yet documented)\)\s*$")
+_STATUS_OF = {"met": "Met", "not_met": "Not met", "unknown": "Not yet documented"}
+_OPEN_EXCLUSION = re.compile(r"^\s*Not yet ruled out\b", re.I)
+# Sentences that report what someone else said (the denial, its quoted reason) state no verdict of ours.
+_REPORTED = ("denial.", "header.", "reference.", "missing.", "enclosure.")
+
+
+def _codes_of(s: Sentence, codes: list[str], default: list[str]) -> list[str]:
+    parts = s.id.split(".")
+    if len(parts) > 1 and parts[1] in codes:
+        return [parts[1]]
+    named = [c for c in codes if re.search(rf"\b{re.escape(c)}\b", s.text)]
+    return named or default
+
+
+def consistency_issues(
+    sentences: Iterable[Sentence], decision: Decision, only: Iterable[Sentence] | None = None
+) -> list[Issue]:
+    """Rule 7: what the letter says of a code and its criteria agrees with the decision.
+
+    A sentence speaks of the code its id names (``summary.20206``), else of the codes its text names,
+    else (a sentence a person added, "No exclusion applies.") of every code the letter argues. ``only``
+    limits the check to some of the letter's sentences (an edit's changed and new ones)."""
+    sentences = list(sentences)
+    by_code = {s.code: s for s in decision.services}
+    codes = list(by_code)
+    argued = [c for c in codes if any(s.id.split(".")[1:2] == [c] for s in sentences)]
+    issues: list[Issue] = []
+    for s in sentences if only is None else only:
+        if s.id.startswith(_REPORTED):
+            continue
+        for code in _codes_of(s, codes, argued):
+            sd = by_code[code]
+            for verdict, rx in _SAYS_VERDICT.items():
+                if verdict != sd.verdict and rx.search(s.text):
+                    issues.append(
+                        Issue(
+                            rule=7,
+                            sentence=s.id,
+                            message=f"says {code} is {_VERDICT_WORDS[verdict]}, but its verdict is "
+                            f"{_VERDICT_WORDS[sd.verdict]}",
+                        )
+                    )
+            open_exclusions = [r.id for r in sd.criteria if r.kind == "exclusion" and r.status != "met"]
+            if open_exclusions and _EXCLUSIONS_CLEAR.search(s.text):
+                issues.append(
+                    Issue(
+                        rule=7,
+                        sentence=s.id,
+                        message=f"says every exclusion is ruled out for {code}, but "
+                        f"{', '.join(open_exclusions)} is not",
+                    )
+                )
+        parts = s.id.split(".")
+        if len(parts) == 4 and parts[0] == "rationale" and parts[3] == "criterion" and parts[1] in by_code:
+            result = next((r for r in by_code[parts[1]].criteria if r.id == parts[2]), None)
+            if result is None:
+                continue
+            m = _STATUS_WORD.search(s.text)
+            if m and m.group(1) != _STATUS_OF[result.status]:
+                issues.append(
+                    Issue(
+                        rule=7,
+                        sentence=s.id,
+                        message=f"marks criterion {result.id} of {parts[1]} '{m.group(1)}', but its status is "
+                        f"'{_STATUS_OF[result.status]}'",
+                    )
+                )
+            if result.kind == "exclusion" and result.status == "met" and _OPEN_EXCLUSION.search(s.text):
+                issues.append(
+                    Issue(
+                        rule=7,
+                        sentence=s.id,
+                        message=f"says exclusion {result.id} of {parts[1]} is not yet ruled out, but the record "
+                        "rules it out",
+                    )
+                )
+    return issues
 
 
 _RULE6_HINTS = (
@@ -319,35 +429,10 @@ _RULE6_HINTS = (
 )
 
 
-# Whether a sentence's text holds a trigger, by text: a letter's cited findings and fixed template sentences
-# recur in every letter of a batch (and of a server). Bounded by starting again when full.
-_TRIGGER_MEMO: dict[str, bool] = {}
-_TRIGGER_MEMO_MAX = 8192
-
-
 def _rule6_suspects(sentences: list[Sentence]) -> list[Sentence]:
     """The sentences that hold one of the literal triggers: a cheap necessary condition for either rule-6
-    pattern to match (both are costly to search, and no shipped sentence needs them).
-
-    Texts not seen before are searched together: each trigger is looked for once in all of them joined
-    (searching each sentence for all sixteen cost twice as much), and then only the triggers present are
-    looked for in each (usually none). Lowercased one by one, so that each text's answer is its own."""
-    # Answered from this call's own table: the shared memo may be emptied between a lookup and the answer,
-    # by this call when it is full or by another thread's (the server, polish threads).
-    memo = _TRIGGER_MEMO
-    texts = [s.text for s in sentences]
-    answers: dict[str, bool | None] = dict(zip(texts, map(memo.get, texts), strict=True))
-    new = [text for text, known in answers.items() if known is None]
-    if new:
-        lows = [t.lower() for t in new]
-        joined = "\n".join(lows)  # no trigger holds a newline, so none spans two texts
-        present = [h for h in _RULE6_HINTS if h in joined]
-        found = {text: any(h in low for h in present) for text, low in zip(new, lows, strict=True)}
-        answers.update(found)
-        if len(memo) + len(found) > _TRIGGER_MEMO_MAX:
-            memo.clear()
-        memo.update(found)
-    return [s for s, text in zip(sentences, texts, strict=True) if answers[text]]
+    pattern to match (both are costly to search, and no shipped sentence needs them)."""
+    return [s for s in sentences if any(h in s.text.lower() for h in _RULE6_HINTS)]
 
 
 def template_text_issues(sentences: Iterable[Sentence], case: Case) -> list[Issue]:

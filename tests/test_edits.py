@@ -35,7 +35,7 @@ EDITS = [
     ("reworded", "had a median survival of", "showed a median survival of", 0, "ok"),
     ("number-changed", SURVIVAL, "150.4 months", 1, "150.4"),
     ("p-value-changed", "(p = 0.05)", "(p = 0.01)", 1, "0.01"),
-    ("citation-removed", "(p = 0.05) [", "(p = 0.05) XX[", 1, "removed citation"),
+    ("citation-removed", "(p = 0.05) [", "(p = 0.05) XX[", 1, "drops citation"),
     ("code-changed", "20206 meets each", "20205 meets each", 1, "20205"),
     (
         "new-number",
