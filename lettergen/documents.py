@@ -17,7 +17,7 @@ from lettergen.case import Case
 from lettergen.criteria import Decision
 from lettergen.errors import UsageError
 from lettergen.kb import KnowledgeBase
-from lettergen.render import Letter, _env, templates_dir
+from lettergen.render import Letter, _env, check_document, templates_dir
 
 DOCUMENT_TEMPLATE = "_document.html.j2"
 
@@ -48,13 +48,16 @@ def html_document(letter: Letter, case: Case, day: date) -> str:
         raise UsageError(f"internal: an HTML document needs the letter rendered as html, not {letter.format}")
     title = letter_title(letter, case)
     env = _env(str(templates_dir()), "html")
-    return env.get_template(DOCUMENT_TEMPLATE).render(
-        body=Markup(letter.text),
+    body = letter.text
+    document = env.get_template(DOCUMENT_TEMPLATE).render(
+        body=Markup(body),
         title=title,
         footer=title,
         created=letter_datetime(day).strftime("%Y-%m-%dT%H:%M:%SZ"),
         version=__version__,
     )
+    check_document(document, body, letter.type, DOCUMENT_TEMPLATE)
+    return document
 
 
 def encode(letter: Letter, fmt: str, case: Case, decision: Decision, kb: KnowledgeBase, day: date) -> bytes:

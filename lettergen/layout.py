@@ -23,15 +23,25 @@ class Fmt:
         self.name = fmt
 
     def h(self, text: str, level: int) -> Markup:
+        """``{{ "Label" | h(2) }}``: a heading whose words are a label (templates/labels.yaml)."""
         t = str(text)
+        return self.h_around(str(escape(t)) if self.name == "html" else self.heading_words(t, level), level, len(t))
+
+    def heading_words(self, text: str, level: int) -> str:
+        """A heading's words as the format prints them: txt capitalises the first two levels."""
+        return text.upper() if self.name == "txt" and level <= 2 else text
+
+    def h_around(self, words: str, level: int, width: int) -> Markup:
+        """The heading's markup around ``words`` (printed as they are: a recorded sentence's placeholder, or
+        text already escaped and cased for the format), ``width`` characters once the letter is assembled."""
         if self.name == "md":
-            return Markup("#" * level + " " + t + "\n\n")
+            return Markup("#" * level + " " + words + "\n\n")
         if self.name == "html":
-            return Markup(f"<h{level}>{escape(t)}</h{level}>\n")
-        rule = "=" if level <= 1 else "-"
+            return Markup(f"<h{level}>{words}</h{level}>\n")
         if level >= 3:
-            return Markup(t + "\n\n")
-        return Markup(t.upper() + "\n" + rule * len(t) + "\n\n")
+            return Markup(words + "\n\n")
+        rule = "=" if level <= 1 else "-"
+        return Markup(words + "\n" + rule * width + "\n\n")
 
     # Block helpers are Python filters used as ``{% filter para %}...{% endfilter %}``. A letter uses about
     # a hundred sentence and layout blocks; a filter block renders inline, while a macro or a ``{% call %}``

@@ -8,6 +8,13 @@ and assembles again, so the layout can never change. Helpers are filters rather 
 macros because Jinja calls a filter directly, where a call goes through the sandbox's checks and a
 macro or ``{% call %}`` block builds a Macro object each time.
 
+Nothing else a template prints is prose. Text outside a recorded sentence is layout: once the format's markup
+is stripped, each line and each piece between two sentences must be a heading or field label listed in
+``templates/labels.yaml`` for the letter's type (or under ``common``), or hold no letter or digit; anything
+else fails the render with a DataError naming the template file and line (lettergen.labels). A heading whose
+words are data (a code and its label) is a recorded sentence too: ``{{ words | heading("header.heading.<code>",
+level) }}``, laid out as ``h`` lays out a label.
+
 Case text only ever reaches templates as values: it is data, never template source.
 """
 
@@ -30,6 +37,7 @@ from pydantic import BaseModel, ConfigDict
 from lettergen.claims import Claim, Material
 from lettergen.errors import DataError, UsageError
 from lettergen.kb import KnowledgeBase, data_dir
+from lettergen.labels import check_layout, load_labels
 from lettergen.layout import CLOSE, OPEN, Fmt, iso, long_date, numeric_date, squash
 
 Format = Literal["md", "txt", "html"]
@@ -186,6 +194,15 @@ class _Recorder:
             )
         )
 
+    def heading(self, layout: Fmt, sid: str, content: Any, level: int) -> Markup:
+        # A block's content is markup in html (escaped already); an expression's value is a plain string.
+        text = content.unescape() if self.fmt == "html" and isinstance(content, Markup) else str(content)
+        words = layout.heading_words(" ".join(text.split()), level)
+        mark = self._add(
+            _sentence(id=str(sid), text=words, kind="structural", claims=[], citations=[], facts=[], origin="template")
+        )
+        return layout.h_around(str(mark), level, len(words))
+
 
 # The recorder of the render under way in this thread (or task). Filters find it here rather than in
 # the template context, so that "_macros.j2" is imported without context: Jinja then builds that module
@@ -196,6 +213,17 @@ _RECORDER: ContextVar[_Recorder] = ContextVar("lettergen_recorder")
 def _structural_filter(content: Any, sid: str) -> Markup | str:
     """``{% filter S("id") %}words{% endfilter %}``: a structural sentence, recorded by this render's recorder."""
     return _RECORDER.get().structural(sid, content)
+
+
+def _heading_filter(layout: Fmt) -> Any:
+    """``{{ words | heading("id", level) }}``: a heading whose words are data (a code and its label), recorded as a
+    structural sentence and laid out as ``h`` lays out a label. In txt the first two levels are capitalised,
+    so the sentence's text is the capitalised words, as the letter shows them."""
+
+    def heading(content: Any, sid: str, level: int) -> Markup:
+        return _RECORDER.get().heading(layout, sid, content, level)
+
+    return heading
 
 
 def _say_filter(claim: Claim) -> Markup | str:
@@ -254,7 +282,9 @@ def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
     f = Fmt(fmt)
     env.globals.update(fmt=f, squash=squash)
     env.filters.update(S=_structural_filter, say=_say_filter, iso=iso, long_date=long_date, numeric_date=numeric_date)
-    env.filters.update(h=f.h, bold=f.bold, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li)
+    env.filters.update(
+        heading=_heading_filter(f), h=f.h, bold=f.bold, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li
+    )
     return env
 
 
@@ -291,6 +321,20 @@ def _template_name(root: str, letter_type: str, fmt: str) -> str | None:
     return None
 
 
+def check_document(document: str, body: str, letter_type: str, template: str) -> None:
+    """The rule of :func:`render_letter` for a standalone document (``_document.html.j2``) around a letter's
+    html ``body``, which render_letter has checked: the document adds no text outside its <head> but labels."""
+    root = str(templates_dir())
+    check_layout(
+        document.replace(body, f"{OPEN}letter{CLOSE}", 1),
+        root=root,
+        template=template,
+        letter_type=letter_type,
+        fmt="html",
+        labels=load_labels(root, LETTER_TYPES),
+    )
+
+
 def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: str, **extra: Any) -> Letter:
     if letter_type not in LETTER_TYPES:
         raise UsageError(f"--type: unknown letter type '{letter_type}' (choose from {', '.join(LETTER_TYPES)})")
@@ -319,6 +363,15 @@ def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: 
     finally:
         _RECORDER.reset(token)
     skeleton = _BLANK_RUN.sub("\n\n", skeleton).strip() + "\n"
+    rootname = str(root)
+    check_layout(
+        skeleton,
+        root=rootname,
+        template=name,
+        letter_type=letter_type,
+        fmt=fmt,
+        labels=load_labels(rootname, LETTER_TYPES),
+    )
     return Letter(
         type=letter_type,
         format=fmt,
