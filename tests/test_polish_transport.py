@@ -2,13 +2,14 @@
 
 Through lettergen's API and CLI against loopback fakes (tests/fake_llm.py), which keep every request body:
 bounded ``max_tokens`` and a JSON schema of the sentences sent, with a JSON-object fallback; a deadline on a
-letter's whole wait; and a cache that tells two servers apart.
+letter's whole wait; the sentences no model ever sees; and a cache that tells two servers apart.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,9 @@ from typing import Any
 import pytest
 
 from lettergen import api
-from tests.conftest import CHORDOMA, run_cli
+from lettergen.errors import LettergenError
+from lettergen.render import LETTER_TYPES
+from tests.conftest import CHORDOMA, EXAMPLES, run_cli
 from tests.fake_llm import FakeLLM
 
 # Never import litellm here: lettergen.polish imports it with its remote cost-map lookup off.
@@ -35,6 +38,13 @@ from lettergen.polish import (
 
 DAY = date(2026, 11, 21)
 FAST = {"timeout": 2.0, "attempts": 3, "backoff": 0.01, "backoff_max": 0.02}
+
+# What no model may ever reword, by sentence id: the verdicts (a determination's conclusion, a verdict claim,
+# a summary of a code's verdict, a criterion with its status, the criteria not yet documented), the request
+# (the introduction that names it, the asks, what the letter leaves out), the deadline and the denial.
+NEVER_SENT = re.compile(
+    r"(determination|verdict|summary|request|scope|deadline|denial)\..+|rationale\.[^.]+\.([^.]+\.criterion|open)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +121,46 @@ def test_other_bad_requests_are_not_taken_for_a_refused_schema(fake: FakeLLM) ->
     d = api.draft(api.load_case(CHORDOMA), letter_date=DAY, polish=pol)
     assert d.ledger.polish.status == "error" and d.ledger.polish.calls == 1
     assert d.text == api.draft(api.load_case(CHORDOMA), letter_date=DAY).text
+
+
+def _draft_every_letter(polisher: Any) -> Iterator[tuple[Path, str, Any, Any]]:
+    """(example, type, polished draft, offline draft) for every letter the examples draft."""
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        loaded = api.load_case(path)
+        for ltype in LETTER_TYPES:
+            try:
+                offline = api.draft(loaded, letter_type=ltype, letter_date=DAY, strict=False)
+            except LettergenError:  # no code to request, or no denial to appeal: no letter of this type
+                continue
+            polished = api.draft(loaded, letter_type=ltype, letter_date=DAY, polish=polisher, strict=False)
+            yield path, ltype, polished, offline
+
+
+def test_verdicts_asks_deadlines_and_denials_never_reach_a_model(fake: FakeLLM) -> None:
+    pol = make_polisher("openai/faithful", api_base=fake.url, use_cache=False, **FAST)
+    types: set[str] = set()
+    kept: set[str] = set()
+    letters = polished_letters = 0
+    for path, ltype, polished, offline in _draft_every_letter(pol):
+        rec = polished.ledger.polish
+        assert rec.status in ("ok", "partial"), (path.name, ltype, rec)
+        letters += 1
+        polished_letters += bool(rec.accepted)
+        leaked = [sid for sid in rec.sent if NEVER_SENT.fullmatch(sid)]
+        assert leaked == [], (path.name, ltype, leaked)
+        template = {s.id: s for s in offline.letter.sentences}
+        for s in polished.letter.sentences:
+            if NEVER_SENT.fullmatch(s.id):
+                assert (s.text, s.origin) == (template[s.id].text, template[s.id].origin), (path.name, ltype, s.id)
+                kept.add(s.id.split(".")[0] if not s.id.startswith("rationale.") else "criterion")
+        types.add(ltype)
+    assert types == set(LETTER_TYPES)
+    assert polished_letters >= letters * 3 // 4  # the rest of the prose is still polished
+    # Every kind of sentence the rule names occurs in the examples' letters, so the test tests each of them.
+    assert {"verdict", "summary", "request", "deadline", "denial", "determination", "criterion"} <= kept
+    # ... and none of their text reached the model at all (the fake saw only what polish.sent names).
+    seen = "".join(b["messages"][-1]["content"] for b in fake.received())
+    assert "I ask" not in seen and "Internal appeal" not in seen and "The stated reason" not in seen
 
 
 def test_two_servers_behind_one_model_name_never_share_answers(tmp_path: Path) -> None:
