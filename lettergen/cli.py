@@ -82,15 +82,38 @@ def _parse_date(value: str | None) -> date | None:
         raise UsageError(f"--date: '{value}' is not a date (YYYY-MM-DD)") from None
 
 
-def _polisher(polish: bool, model: str | None, api_base: str | None) -> Any:
+# The polish options of draft and batch. The bound on one letter's wait is lettergen.polish.wait_bound.
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        help="Seconds one model request may take (--polish); a request that times out or meets a transient "
+        "error (429, 5xx) is tried again, at most 4 times in all, within --max-wait.",
+    ),
+]
+MaxWaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-wait",
+        help="Seconds one letter may wait for the model in all (--polish): its requests, retries and backoff "
+        "together; past it the letter keeps its template wording. Time queued behind other letters' requests "
+        "in a batch is not counted.",
+    ),
+]
+
+
+def _polisher(polish: bool, model: str | None, api_base: str | None, timeout: float, max_wait: float) -> Any:
     """The guarded polisher for --polish --model, or None offline (litellm is imported only here)."""
     if not (polish or model):
         return None
     if not (polish and model):
         raise UsageError("--polish and --model go together")
+    for flag, value in (("--timeout", timeout), ("--max-wait", max_wait)):
+        if not value > 0:  # not NaN either
+            raise UsageError(f"{flag}: must be a number of seconds above 0, not {value:g}")
     from lettergen.polish import make_polisher
 
-    return make_polisher(model=model, api_base=api_base)
+    return make_polisher(model=model, api_base=api_base, timeout=timeout, max_wait=max_wait)
 
 
 @app.command()
@@ -125,6 +148,8 @@ def draft(
     polish: Annotated[bool, typer.Option("--polish", help="Polish wording with a model (guarded).")] = False,
     model: Annotated[str | None, typer.Option("--model", help="litellm model name for --polish.")] = None,
     api_base: Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
+    timeout: TimeoutOpt = 60.0,
+    max_wait: MaxWaitOpt = 120.0,
     voice: Annotated[str, typer.Option("--voice", help="physician|patient (appeals).")] = "physician",
     redact_ledger: Annotated[
         bool, typer.Option("--redact-ledger", help="Hashes in place of patient identifiers in the ledger.")
@@ -135,7 +160,7 @@ def draft(
 
     letter_date = _parse_date(on)
     api.check_format(fmt)  # before the model and the case: a bad flag is named first
-    polisher = _polisher(polish, model, api_base)
+    polisher = _polisher(polish, model, api_base, timeout, max_wait)
     loaded = api.load_case(case)
     result = api.draft(
         loaded,
@@ -438,6 +463,8 @@ def batch(
     polish: Annotated[bool, typer.Option("--polish", help="Polish wording with a model (guarded).")] = False,
     model: Annotated[str | None, typer.Option("--model", help="litellm model name for --polish.")] = None,
     api_base: Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
+    timeout: TimeoutOpt = 60.0,
+    max_wait: MaxWaitOpt = 120.0,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Model requests in flight with --polish.")] = 8,
 ) -> None:
     """Draft many cases into DIR with a report; exit 2 when some cases had bad input (the rest are written)."""
@@ -451,7 +478,7 @@ def batch(
         fmt=fmt,
         letter_date=_parse_date(on),
         redact_ledger=redact_ledger,
-        polisher=_polisher(polish, model, api_base),
+        polisher=_polisher(polish, model, api_base, timeout, max_wait),
         concurrency=concurrency,
     )
     try:

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from lettergen.errors import LettergenError
 from lettergen.ledger import Ledger
 from lettergen.meaning import clinical_terms, compare, new_text_reasons
 from lettergen.render import Sentence
@@ -102,7 +103,21 @@ class _Reading:
     new: list[str]
 
 
-def _read(body: str, sentences: list[Sentence], redacted: bool) -> _Reading:
+def _label_stripper(letter_type: str) -> re.Pattern[str] | None:
+    """The fixed labels a letter of this type prints (templates/labels.yaml), at the start of a piece of
+    leftover text: layout, not new text, and not part of an edited value ("Patient: Janet Q. Sample")."""
+    from lettergen.labels import load_labels
+    from lettergen.render import LETTER_TYPES, templates_dir
+
+    try:
+        words = load_labels(str(templates_dir()), LETTER_TYPES).allowed(letter_type, "md")
+    except LettergenError:  # a data folder without labels: every leftover is judged as text
+        return None
+    alts = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"^(?:{alts})(?:\s+|$)", re.I) if alts else None
+
+
+def _read(body: str, sentences: list[Sentence], redacted: bool, labels: re.Pattern[str] | None = None) -> _Reading:
     missing: list[int] = []
     # Longest first, so a short sentence cannot eat part of a longer one. A sentence lies within one block,
     # but a block's own line break (an address typed on two lines) is still the same sentence: looked up
@@ -125,6 +140,8 @@ def _read(body: str, sentences: list[Sentence], redacted: bool) -> _Reading:
     for b, block in enumerate(chunk_block for chunk in _MARK.split(body)[::2] for chunk_block in chunk.split("\n")):
         for p in _SPLIT.split(block):
             p = p.strip()
+            if labels is not None:
+                p = labels.sub("", p).strip()
             if p and re.search(r"[A-Za-z]{3,}|\d", p) and not _LIST_NUMBER.match(p):
                 pieces.append((b, p))
     spans: list[tuple[int, int]] = [(j, j + 1) for j in range(len(pieces))]
@@ -215,7 +232,9 @@ def validate_edited(letter_text: str, ledger: Ledger) -> ValidationResult:
 
         ledger = unredact(ledger, letter_text)
     sentences = ledger.sentences
-    reading = _read(normalise(letter_text, ledger.format), sentences, ledger.redacted)
+    reading = _read(
+        normalise(letter_text, ledger.format), sentences, ledger.redacted, _label_stripper(ledger.letter_type)
+    )
     issues: list[Issue] = []
     names = [sentences[i].text for i in range(len(sentences)) if sentences[i].id in _NAMES]
     names = [n for n in dict.fromkeys(names) if len(n) >= 3]

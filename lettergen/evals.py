@@ -28,7 +28,7 @@ from lettergen.render import Sentence
 
 LETTER_DATE = date(2026, 11, 21)
 LETTER_TYPES = ("lmn", "appeal", "external_review", "peer_to_peer", "determination")
-TARGET_CATCH, TARGET_FALSE_ALARM = 1.0, 0.05
+TARGET_CATCH, TARGET_FALSE_ALARM = 1.0, 0.0
 _NUMERIC = re.compile(r"^\d+(?:[.,]\d+)*%?$")
 _CODE = re.compile(r"^(?:\d{5}|[A-V]\d{4}|[A-TV-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4})$")
 _MARKER = re.compile(r"^\[\d+(?:, \d+)*\]$")
@@ -359,5 +359,5 @@ def report_text(r: EvalReport) -> str:
         lines += [f"    missed: {m}" for m in t.missed[:3]]
     lines += ["", f"false alarms: {r.false_alarms} of {r.paraphrases} faithful paraphrases ({r.false_alarm_rate:.1%})"]
     lines += [f"    alarm: {a}" for a in r.alarms]
-    lines.append(f"{'ok' if r.ok else 'FAILED'}: targets are 100% caught per type and at most 5% false alarms")
+    lines.append(f"{'ok' if r.ok else 'FAILED'}: targets are 100% caught per type and no false alarm")
     return "\n".join(lines)

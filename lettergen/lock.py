@@ -7,7 +7,9 @@ them; :meth:`Vault.unlock` puts the values back. Tokens are numbered per letter 
 appearance, so the same value always gets the same token and the mapping is deterministic.
 
 Only prose goes out: claims and structural sentences of the letter's paragraphs. Header lines, the
-signature block, references, enclosures, missing-documentation questions and table rows never do.
+signature block, references, enclosures, missing-documentation questions and table rows never do, nor do
+the sentences that carry what the letter decides or asks (:data:`NEVER_SENT`): their wording is the
+template's, whatever the model.
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ NOT_PROSE = (
     "closing",
     "date",
 )
+# Sentence-id prefixes that are never sent although they are prose: the sentences that carry a verdict
+# (``verdict.<code>``, a determination's ``summary.<code>``), the request (``summary.intro`` names what is
+# requested or appealed, ``request.*`` the asks, ``scope.others`` what the letter leaves out), a deadline
+# (``deadline.due``) or the denial's facts (``denial.*``). A reworded verdict, ask or deadline is where a
+# change of meaning costs the most, and these sentences are data laid out by the template, with little
+# wording of their own to improve.
+NEVER_SENT = ("verdict.", "summary.", "request.", "scope.", "deadline.", "denial.")
+# ... and, by pattern, a criterion's statement (``rationale.<code>.<criterion>.criterion``, which carries the
+# criterion's status in a determination) and a determination's list of criteria not yet documented
+# (``rationale.<code>.open``).
+NEVER_SENT_PATTERN = re.compile(r"rationale\.[^.]+\.(?:[^.]+\.criterion|open)")
 MIN_WORDS = 3  # a sentence with fewer free words than this has nothing to polish
 
 _MARKER = re.compile(r"\[\d+(?:, ?\d+)*\]")
@@ -49,7 +62,9 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 
 def is_prose(sentence: Sentence) -> bool:
-    return not sentence.id.startswith(NOT_PROSE)
+    """Whether a sentence may be sent to a model to be polished (decided by its id alone)."""
+    sid = sentence.id
+    return not sid.startswith(NOT_PROSE + NEVER_SENT) and NEVER_SENT_PATTERN.fullmatch(sid) is None
 
 
 def identifier_strings(case: Case) -> list[str]:

@@ -80,7 +80,11 @@ _COMPARATORS: dict[str, re.Pattern[str]] = {
 }
 _MODALS: dict[str, re.Pattern[str]] = {
     "must": re.compile(r"\bmust\b", re.I),
-    "need to": re.compile(r"\b(?:has|have|had)\s+to\b|\bneeds?\s+to\b|\b(?:is|are)\s+(?:required|needed)\s+to\b", re.I),
+    "need to": re.compile(
+        r"\b(?:has|have|had)\s+to\b|\bneeds?\s+to\b|\b(?:is|are)\s+(?:required|needed)\s+to\b"
+        r"|\b(?:be|is|are)\s+needed\b",
+        re.I,
+    ),
     "should": re.compile(r"\bshould\b|\bought\s+to\b", re.I),
     "may": re.compile(r"\bmay\b|\bmight\b|\bcan\b|\bcannot\b|\bcould\b|\bca(?=n['’]t)", re.I),
     "will": re.compile(r"\bwill\b|\bwould\b|\bshall\b|\bwo(?=n['’]t)", re.I),
@@ -106,6 +110,8 @@ READER_ADDRESS = re.compile(
     r"|\bnote\s+to\s+(?:the\s+)?(?:reviewer|reader|model|ai|system)s?\b",
     re.I,
 )
+# A superlative ("the most frequent site", "most often in the lung") ranks; it does not quantify.
+_SUPERLATIVE = re.compile(r"\bthe most\b|\bmost (?:often|frequently|commonly)\b")
 _SENTENCE_BREAK = re.compile(r"[.!?;:)]\s+(?=[A-Z⟦(])")
 _MARKUP = re.compile(r"[<>*#`{}|\[\]_\\]|https?://|www\.", re.I)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
@@ -203,7 +209,7 @@ def features(text: str) -> Features:
     seq = sorted(
         [(m.start(), "tok:" + m.group(0)) for m in TOKEN.finditer(text)] + positioned_atoms(TOKEN.sub(_blank, text))
     )
-    low = _norm(plain)
+    low = _SUPERLATIVE.sub(" ", _norm(plain))
     return Features(
         tokens=Counter(TOKEN.findall(text)),
         atoms=Counter(atoms(free)),

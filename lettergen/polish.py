@@ -10,8 +10,15 @@ This is the only module that imports litellm, and only when a polisher is made. 
 4. unlock the accepted sentences, and revert any the whole-letter validator objects to.
 
 Transient errors (timeout, 429, 5xx, connection) are retried with exponential backoff by tenacity in
-:meth:`Polisher._complete`, the one place that talks to the model; litellm's own retries are off. When the
-model stays unreachable the letter keeps its template wording and the polish record says why.
+:meth:`Polisher._complete`, the one place that talks to the model; litellm's own retries are off. A letter
+waits for the model at most :func:`wait_bound` seconds in all (``max_wait``, 120 s by default): a try is given
+no more than the time left (its timeout is cut to it), and no retry starts once the backoff before it would use
+that time up. When the model stays unreachable the letter keeps its template wording and the polish record
+says why.
+
+Each request asks for a bounded answer (``max_tokens``, :func:`max_tokens_for`) and for JSON by schema
+(:func:`answer_schema`, ``response_format`` ``json_schema``), which OpenAI, vLLM and llama.cpp's server
+enforce; a provider that refuses the schema is asked again, once, for a plain JSON object.
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ import json
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity.stop import stop_base
 
 from lettergen.case import Case
 from lettergen.criteria import Decision
@@ -55,6 +64,7 @@ class PolishSettings:
     attempts: int = 4  # per request, for transient errors only
     backoff: float = 1.0  # first wait in seconds; doubles per attempt
     backoff_max: float = 20.0
+    max_wait: float = 120.0  # seconds one letter waits for the model in all (see wait_bound)
     reasks: int = 2  # times a failing sentence is asked again with the guard's reasons
     cache_dir: Path | None = None  # None: LETTERGEN_CACHE_DIR or ~/.cache/lettergen
     use_cache: bool = True
@@ -117,6 +127,112 @@ def make_polisher(model: str, api_base: str | None = None, **options: Any) -> Po
     return Polisher(PolishSettings(model=model, api_base=api_base, **options))
 
 
+def wait_bound(settings: PolishSettings) -> float:
+    """The most seconds one letter waits for the model: ``max_wait``, or less when its requests cannot take that long.
+
+    A letter makes at most ``1 + reasks`` requests (the ask and its re-asks), each tried at most ``attempts``
+    times, each try at most ``timeout`` seconds, with tenacity's exponential backoff between tries
+    (``backoff``, doubling, each wait at most ``backoff_max``). :meth:`Polisher.polish` enforces the result as
+    the letter's deadline. Time spent queued for a slot behind other letters' requests (``concurrency`` in a
+    batch) is not waiting for the model and is not counted."""
+    s = settings
+    attempts = max(1, s.attempts)
+    backoff = sum(min(s.backoff_max, s.backoff * 2.0**i) for i in range(attempts - 1))
+    per_request = attempts * s.timeout + backoff
+    return min(s.max_wait, (1 + max(0, s.reasks)) * per_request)
+
+
+# The answer repeats the sentences sent, edited: the guard accepts at most 1.6 times a sentence's length, and
+# the JSON around them is that of the input. Twice the input's token estimate, plus a margin for the wrapper
+# and for the shortest batches, leaves room for every answer the guard could accept, while a model that runs
+# on (explains itself, repeats, never closes the JSON) is cut off at a cost in proportion to the letter, not
+# to its context window. Tokens are estimated at 3 bytes of UTF-8 each (English prose runs about 4 characters
+# a token; the locked tokens' brackets and digits fewer), so the estimate errs high. The cap, about 15 KB of
+# sentences (the largest example letter sends 3.2 KB), keeps prompt and answer within a local server's 8k
+# context and under every hosted model's output limit.
+MAX_TOKENS_MARGIN = 256
+MAX_TOKENS_CAP = 4096
+
+
+def max_tokens_for(sentences_json: str) -> int:
+    """The ``max_tokens`` of a request that sends these sentences (the locked batch, as JSON)."""
+    estimate = -(-len(sentences_json.encode("utf-8")) // 3)
+    return min(MAX_TOKENS_CAP, 2 * estimate + MAX_TOKENS_MARGIN)
+
+
+def answer_schema(aliases: list[str]) -> dict[str, Any]:
+    """The JSON schema of an answer to these sentence aliases, for ``response_format`` ``json_schema``.
+
+    Exactly the aliases sent, each a string, nothing else (``additionalProperties: false``, every key
+    required, as OpenAI's strict mode asks), under ``sentences``: the shape the prompt asks for
+    (``{"sentences": {"<id>": "<edited sentence>"}}``), so that a server that constrains its output to the
+    schema and the prompt's instructions agree."""
+    inner = {
+        "type": "object",
+        "properties": {a: {"type": "string"} for a in aliases},
+        "required": list(aliases),
+        "additionalProperties": False,
+    }
+    schema = {
+        "type": "object",
+        "properties": {"sentences": inner},
+        "required": ["sentences"],
+        "additionalProperties": False,
+    }
+    return {"type": "json_schema", "json_schema": {"name": "polished_sentences", "schema": schema, "strict": True}}
+
+
+JSON_OBJECT: dict[str, Any] = {"type": "json_object"}
+
+
+def _rejects_format(exc: BaseException) -> bool:
+    """A provider's refusal of the ``response_format`` asked for (a 400 that names it)."""
+    status = getattr(exc, "status_code", None)
+    text = str(exc).lower()
+    return status == 400 and ("response_format" in text or "json_schema" in text)
+
+
+def endpoint(lt: Any, model: str, api_base: str | None) -> str | None:
+    """Where this model's requests go: the API base, or the one the provider's route or environment selects.
+
+    Part of the cache key: the same model name behind another server is another model."""
+    if api_base:
+        return api_base.rstrip("/")
+    try:
+        _, provider, _, base = lt.get_llm_provider(model)
+    except Exception:  # litellm cannot route the name: completion will say so; the name keys the cache alone
+        return None
+    if not base and provider in ("openai", "text-completion-openai"):  # the variables litellm's OpenAI route reads
+        base = lt.api_base or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
+    return f"{provider} {str(base).rstrip('/')}" if base else str(provider)
+
+
+class _Deadline:
+    """One letter's wait for the model, on this thread's clock less its time queued for a slot (``GATE``)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.reached = False
+        self._start = time.monotonic()
+        self._queued = GATE.queued
+
+    def left(self) -> float:
+        return self.seconds - (time.monotonic() - self._start - (GATE.queued - self._queued))
+
+
+class _StopAtDeadline(stop_base):
+    """Stop retrying when the backoff before the next try would leave it no time before the deadline."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        if self.deadline.left() - retry_state.upcoming_sleep > 0:
+            return False
+        self.deadline.reached = True
+        return True
+
+
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 
 
@@ -150,6 +266,9 @@ class Polisher:
         self._workers_lock = threading.Lock()
         # Whether this model's route sends its requests through the gated client (learned on the first call).
         self._gated_http = False
+        # Whether the provider refused a JSON schema (learned on the first refusal; then a JSON object is asked).
+        self._schema_refused = False
+        self.endpoint = endpoint(self._lt, settings.model, settings.api_base)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A polisher reaches a worker process as its settings; the worker builds (once) its own.
@@ -180,30 +299,49 @@ class Polisher:
         status = getattr(exc, "status_code", None)
         return isinstance(exc, kinds) or (isinstance(status, int) and (status in (408, 429) or status >= 500))
 
-    def _complete(self, messages: list[dict[str, str]], tally: _Tally) -> Any:
+    def _complete(
+        self, messages: list[dict[str, str]], pending: dict[str, str], tally: _Tally, deadline: _Deadline
+    ) -> Any:
         s = self.settings
+        if deadline.left() <= 0:
+            deadline.reached = True
+            raise ModelUnavailable(f"model unavailable: the letter's {deadline.seconds:g} s wait limit was reached")
 
         key = s.api_key
         if key is None and s.api_base and s.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
             key = "unused"  # a local OpenAI-compatible server (vLLM, llama.cpp, Ollama) needs no key
         extra = {"api_key": key} if key else {}
+        max_tokens = max_tokens_for(json.dumps(pending, ensure_ascii=False, indent=1))
 
-        def attempt() -> Any:
+        def send(response_format: dict[str, Any]) -> Any:
             tally.calls += 1
             return self._lt.completion(
                 model=s.model,
                 messages=messages,
                 api_base=s.api_base,
-                timeout=s.timeout,
+                # Never past the letter's deadline: a try gets the time left when that is less than the timeout.
+                timeout=max(0.001, min(s.timeout, deadline.left())),
                 temperature=s.temperature,
-                response_format={"type": "json_object"},
+                max_tokens=max_tokens,
+                response_format=response_format,
                 num_retries=0,
                 max_retries=0,
                 **extra,
             )
 
+        def attempt() -> Any:
+            if self._schema_refused:
+                return send(JSON_OBJECT)
+            try:
+                return send(answer_schema(list(pending)))
+            except Exception as exc:
+                if not _rejects_format(exc) or deadline.left() <= 0:
+                    raise
+                self._schema_refused = True  # this polisher asks for a JSON object from now on
+                return send(JSON_OBJECT)
+
         retrying = Retrying(
-            stop=stop_after_attempt(max(1, s.attempts)),
+            stop=stop_after_attempt(max(1, s.attempts)) | _StopAtDeadline(deadline),
             wait=wait_exponential(multiplier=s.backoff, max=s.backoff_max),
             retry=retry_if_exception(self._transient),
             reraise=True,
@@ -216,7 +354,7 @@ class Polisher:
             # its own (not litellm's OpenAI client) is then still held to ``concurrency`` calls in flight.
             gate.held, gate.seen = True, False
             try:
-                with gate.slots:
+                with gate.queue():
                     return retrying(attempt)
             finally:
                 gate.held = False
@@ -226,16 +364,18 @@ class Polisher:
             status = getattr(exc, "status_code", None)
             what = type(exc).__name__ + (f" (HTTP {status})" if isinstance(status, int) else "")
             tries = f" after {tally.calls} attempt{'s' if tally.calls != 1 else ''}" if self._transient(exc) else ""
-            raise ModelUnavailable(f"model unavailable: {what}{tries}") from None
+            limit = f", at the letter's {deadline.seconds:g} s wait limit" if deadline.reached else ""
+            raise ModelUnavailable(f"model unavailable: {what}{tries}{limit}") from None
 
-    def _ask(self, messages: list[dict[str, str]], tally: _Tally) -> str:
-        key = cache_key(self.settings.model, self.prompt.ref, messages)
+    def _ask(self, pending: dict[str, str], rejected: dict[str, Any], tally: _Tally, deadline: _Deadline) -> str:
+        messages = self._messages(pending, rejected)
+        key = cache_key(self.settings.model, self.prompt.ref, messages, endpoint=self.endpoint)
         if self._cache is not None:
             entry = self._cache.get(key, self.settings.model, self.prompt.ref)
             if entry is not None:
                 tally.cache_hits += 1
                 return str(entry["content"])
-        resp = self._complete(messages, tally)
+        resp = self._complete(messages, pending, tally, deadline)
         if not _frozen_after_first_call:
             _freeze_after_first_call()
         content = resp.choices[0].message.content or ""
@@ -296,12 +436,13 @@ class Polisher:
         if found:  # defence in depth: the lock missed something, so nothing is sent
             error = f"refused to send: {', '.join(found)} survived locking"
         rounds = 0 if found else 1 + max(0, self.settings.reasks)
+        deadline = _Deadline(wait_bound(self.settings))
         for _ in range(rounds):
             if not pending:
                 break
             rejected = {a: {"rejected": last[a][0], "reasons": last[a][1]} for a in pending if a in last}
             try:
-                content = self._ask(self._messages(pending, rejected), tally)
+                content = self._ask(pending, rejected, tally, deadline)
             except ModelUnavailable as exc:
                 error = str(exc)
                 break

@@ -1,4 +1,4 @@
-"""The polish step's response cache: one JSON file per (model, prompt version, input hash).
+"""The polish step's response cache: one JSON file per (model, endpoint, prompt version, input hash).
 
 A second run of the same letter replays the answers and makes no model call. Entries are written
 atomically; a corrupt or mismatched entry is ignored with a warning and rewritten by the next answer.
@@ -18,9 +18,14 @@ from lettergen.files import write_atomic
 log = logging.getLogger("lettergen.polish")
 
 
-def cache_key(model: str, prompt_ref: str, messages: list[dict[str, str]]) -> str:
+def cache_key(model: str, prompt_ref: str, messages: list[dict[str, str]], *, endpoint: str | None) -> str:
+    """The key of one request's answer.
+
+    ``endpoint`` is where the request goes (the API base, or what the provider's route and environment select,
+    ``lettergen.polish.endpoint``): one model name served by two servers is two models, and the answers of
+    one must never be replayed for the other."""
     body = json.dumps(messages, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    head = json.dumps([model, prompt_ref, hashlib.sha256(body).hexdigest()]).encode("utf-8")
+    head = json.dumps([model, endpoint, prompt_ref, hashlib.sha256(body).hexdigest()]).encode("utf-8")
     return hashlib.sha256(head).hexdigest()
 
 

@@ -5,7 +5,8 @@ litellm's httpx client) holds it there: a request waits for a slot only when it 
 The threads polishing letters outnumber the slots two to one, so that litellm's own work before and
 after a request, the guard and the validator run while other letters' requests are out, and a slot is
 taken again the moment one comes back. A route with a client of its own is found on its first call, and
-then each whole call holds a slot (``Polisher._complete``).
+then each whole call holds a slot (``Polisher._complete``). The time a thread waits for a slot is counted
+apart (``GATE.queued``): a letter's wait limit (``lettergen.polish.wait_bound``) counts only the model's time.
 
 **Processes.** A polished letter costs some 11-15 ms of CPU in one interpreter (drafting, litellm's work
 for each call, the lock and the guard). Past a dozen calls in flight one process is busy computing while
@@ -27,7 +28,8 @@ import contextlib
 import multiprocessing
 import signal
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -55,6 +57,19 @@ class _Gate(threading.local):
     slots: threading.Semaphore | None = None
     held: bool = False  # the caller holds a slot around the whole model call (routes that bypass the gate)
     seen: bool = False  # a request of this thread went through the GatedTransport
+    queued: float = 0.0  # seconds this thread has waited for a slot, in all (not waiting for the model)
+
+    @contextlib.contextmanager
+    def queue(self) -> Iterator[None]:
+        """Hold a slot (when ``slots`` is set), counting the wait for it in ``queued``."""
+        slots = self.slots
+        if slots is None:
+            yield
+            return
+        start = time.monotonic()
+        with slots:
+            self.queued += time.monotonic() - start
+            yield
 
 
 GATE = _Gate()
@@ -74,7 +89,7 @@ def gated_client() -> Any:
             gate.seen = True
             if gate.slots is None or gate.held:
                 return self.inner.handle_request(request)
-            with gate.slots:
+            with gate.queue():
                 response = self.inner.handle_request(request)
                 try:
                     response.read()  # the answer is in before the slot is given back

@@ -1,7 +1,12 @@
 """A loopback fake of an OpenAI-compatible chat-completions server, for the polish tests and benchmark.
 
-The behaviour is the requested model name (``openai/<behaviour>`` in litellm terms): a faithful
-paraphraser, liars that break one rule in every sentence, garbage, 429-then-success, 500, and a hang.
+The behaviour is the requested model name (``openai/<behaviour>`` in litellm terms), or the server's own
+``behaviour`` when set (two servers answering differently under one model name): a faithful paraphraser
+(and ``faithful-alt``, another one), liars that break one rule in every sentence, garbage, 429-then-success,
+500, 400 (``bad-request``), and a hang (``hang`` answers after ``server.hang`` seconds, or when the server
+stops).
+With ``reject_schema`` the server refuses ``response_format`` ``json_schema`` with a 400, as a provider
+without structured outputs does, and answers a plain JSON object.
 Every request body is kept in ``server.bodies`` so that tests can prove what left the machine.
 """
 
@@ -29,10 +34,22 @@ FAITHFUL = (
 )
 
 
-def faithful(text: str) -> str:
-    for old, new in FAITHFUL:
+# Other rewordings, as faithful: a second model that answers differently from the first.
+FAITHFUL_ALT = (
+    ("normally rests on", "typically rests on"),
+    ("is a safe and effective route", "is a safe and effective path"),
+    ("Criteria applied:", "Applied criteria:"),
+)
+
+
+def faithful(text: str, pairs: tuple[tuple[str, str], ...] = FAITHFUL) -> str:
+    for old, new in pairs:
         text = text.replace(old, new)
     return text
+
+
+def faithful_alt(text: str) -> str:
+    return faithful(text, FAITHFUL_ALT)
 
 
 def _end(text: str, extra: str) -> str:
@@ -104,6 +121,9 @@ class FakeLLM(ThreadingHTTPServer):
         self.delay = 0.0  # seconds from a request's arrival to its answer (the benchmark's model latency)
         self.hang = 3.0  # seconds the "hang" behaviour waits
         self.fail_first = 1  # requests that "flaky-429" answers with 429 before it succeeds
+        self.behaviour: str | None = None  # answer as this, whatever the model name
+        self.reject_schema = False  # refuse response_format json_schema with a 400
+        self._stopping = threading.Event()  # releases the requests that "hang" when the server stops
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}
         self.in_flight = 0  # requests being answered now
@@ -129,7 +149,13 @@ class FakeLLM(ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
         return self
 
+    def received(self) -> list[dict[str, Any]]:
+        """The request bodies received so far, parsed."""
+        with self._lock:
+            return [json.loads(b) for b in self.bodies]
+
     def stop(self) -> None:
+        self._stopping.set()
         self.shutdown()
         self.server_close()
 
@@ -181,14 +207,19 @@ class _Handler(BaseHTTPRequestHandler):
         with srv._lock:
             srv.bodies.append(raw)
         body = json.loads(raw)
-        behaviour = str(body.get("model", "faithful"))
+        behaviour = srv.behaviour or str(body.get("model", "faithful"))
         n = srv.count(behaviour)
+        if srv.reject_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+            error = {"message": "response_format of type json_schema is not supported", "param": "response_format"}
+            return self._send(400, {"error": {**error, "type": "invalid_request_error"}})
+        if behaviour == "bad-request":  # a 400 for some other reason than the response format
+            return self._send(400, {"error": {"message": "invalid request", "type": "invalid_request_error"}})
         if behaviour == "error-500":
             return self._send(500, {"error": {"message": "internal error", "type": "server_error"}})
         if behaviour == "flaky-429" and n <= srv.fail_first:
             return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}})
         if behaviour == "hang":
-            time.sleep(srv.hang)
+            srv._stopping.wait(srv.hang)
         sentences, is_retry = _sentences(body)
         if behaviour == "garbage":
             content = "Sure! Here are your improved sentences, I hope they help."
@@ -196,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
             if behaviour == "liar-once":
                 edit = faithful if is_retry else _change_number
             else:
-                edit = LIARS.get(behaviour, faithful)
+                edit = faithful_alt if behaviour == "faithful-alt" else LIARS.get(behaviour, faithful)
             content = json.dumps({"sentences": {k: edit(v) for k, v in sentences.items()}}, ensure_ascii=False)
         self._send(
             200,

@@ -52,7 +52,7 @@ def polisher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(answer=answers)
 def test_any_model_answer_ends_in_a_valid_letter(polisher: Any, answer: str, tmp_path: Path) -> None:
-    def fake_ask(messages: list[dict[str, str]], tally: Any) -> str:
+    def fake_ask(pending: dict[str, str], rejected: dict[str, Any], tally: Any, deadline: Any) -> str:
         tally.calls += 1
         return answer
 
