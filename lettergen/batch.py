@@ -175,14 +175,19 @@ def _decided(case: Any) -> dict[str, str]:
         return {}
 
 
-def _up_to_date(ledger_path: Path, letter_path: Path, sha: str, ltype: str, options: BatchOptions) -> Any:
+def _up_to_date(
+    ledger_path: Path, letter_path: Path, sha: str, ltype: str, options: BatchOptions, case: Any = None
+) -> Any:
     """The decision of an existing ledger that matches this case and the current data, else None."""
     from lettergen.ledger import sha256_text
 
     try:
-        raw = json.loads(ledger_path.read_bytes())
+        text = ledger_path.read_bytes()
+        raw = json.loads(text)
         letter_sha = sha256_text(letter_path.read_bytes())
     except (OSError, ValueError):
+        return None
+    if options.redact_ledger and case is not None and not _redacted_with_this_key(text, case):
         return None
     if not isinstance(raw, dict):
         return None
@@ -206,6 +211,14 @@ def _up_to_date(ledger_path: Path, letter_path: Path, sha: str, ltype: str, opti
         return None
     services = raw.get("decision", {}).get("services", [])
     return {str(s.get("code")): str(s.get("verdict")) for s in services if isinstance(s, dict)}
+
+
+def _redacted_with_this_key(ledger: bytes, case: Any) -> bool:
+    """Whether a redacted ledger's tokens are this key's (not another key's, nor the unkeyed hashes of earlier
+    versions): the token of the birth date, which every ledger's header holds, is looked for."""
+    from lettergen.redact import token
+
+    return token(case.patient.birth_date.isoformat()).encode("utf-8") in ledger
 
 
 def _same_outputs(file: str, case_id: str, ltype: str, other: str) -> CaseError:
@@ -275,7 +288,8 @@ def run_case(file: str) -> CaseResult:
             if holder is not None:
                 raise _same_outputs(file, case_id, ltype, holder)
             letter_path = out / f"{stem}.{api.EXTENSIONS.get(options.fmt, options.fmt)}"
-            previous = _up_to_date(out / f"{stem}.ledger.json", letter_path, loaded.sha256, ltype, options)
+            ledger_path = out / f"{stem}.ledger.json"
+            previous = _up_to_date(ledger_path, letter_path, loaded.sha256, ltype, options, case)
             if previous is not None:
                 return CaseResult(file, case_id, "skipped", previous, stem=stem)
             result = api.draft(
@@ -527,6 +541,10 @@ def run_batch(
     if not files:
         raise UsageError("batch: no case files given")
     load_kb()  # a corrupt knowledge base stops the batch before any case (DataError, exit 2)
+    if options.redact_ledger:
+        from lettergen.redact import redaction_key
+
+        redaction_key()  # made (or refused, exit 3) once, before any case and any worker
     _check_out_dir(out_dir)
     _clean_leftovers(out_dir)
     summary = BatchSummary(out_dir=out_dir)
