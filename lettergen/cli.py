@@ -369,11 +369,36 @@ def serve(
     cors_origin: Annotated[
         list[str] | None, typer.Option("--cors-origin", help="Allow this browser origin (CORS is off by default).")
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Worker processes sharing the port; one per core uses every core.")
+    ] = 1,
+    header_timeout: Annotated[
+        float, typer.Option("--header-timeout", help="Seconds for a request's headers to arrive (then 408).")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option("--body-timeout", help="Seconds for a request's body to arrive after them (then 408).")
+    ] = 30.0,
+    keep_alive: Annotated[
+        int, typer.Option("--keep-alive", help="Seconds an idle connection is kept between requests.")
+    ] = 5,
+    limit_concurrency: Annotated[
+        int,
+        typer.Option("--limit-concurrency", help="Open connections and requests per worker; beyond, 503."),
+    ] = 64,
 ) -> None:
     """Run the HTTP service (POST /v1/check, POST /v1/draft, GET /v1/criteria, /healthz, /docs)."""
     from lettergen.server import serve as run
 
-    run(host=host, port=port, cors_origins=tuple(cors_origin or ()))
+    run(
+        host=host,
+        port=port,
+        cors_origins=tuple(cors_origin or ()),
+        workers=workers,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive=keep_alive,
+        limit_concurrency=limit_concurrency,
+    )
 
 
 @eval_app.command("cases")
