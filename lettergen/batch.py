@@ -413,7 +413,10 @@ def _check_out_dir(out_dir: Path) -> None:
 # What a batch leaves in its folder only when it is killed: ".<name>.<pid>.<unique>.tmp", the report's and the
 # letters' temporary files (lettergen.files names them so too), the probe, and the claims folder; and the
 # report's temporary files of versions that did not put the pid in their names.
-_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp")
+_LEFTOVER = re.compile(
+    r"\.(?P<name>batch-report\.(?:csv|json)|lettergen-probe|batch-claims"
+    r"|.+\.(?:md|txt|html|pdf|docx|fhir\.json|ledger\.json))\.(?P<pid>\d+)\.[^.]+\.tmp"
+)
 _OLD_REPORT_TMP = re.compile(r"\.batch-report\.(?:csv|json)\.[A-Za-z0-9_]{8}\.tmp")
 
 

@@ -372,15 +372,18 @@ def test_a_rerun_removes_what_a_killed_batch_left(tmp_path: Path) -> None:
 
     files = _cases(tmp_path, bad=False)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-c", KILLED_BATCH, str(out), *map(str, files)], check=False)
-    assert proc.returncode == -9
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_BATCH, str(out), *map(str, files)])
+    assert proc.wait() == -9
     left = _leftovers(out)
     assert any(n.startswith(".batch-report.csv.") for n in left), left
-    # a leftover of a version without the pid in the name; and a live process's file, which must stay
+    # a letter the killed batch was writing; a leftover of a version without the pid in the name; a live
+    # process's file and a file that is not lettergen's, which must stay
+    (out / f".proton-skull-base-chordoma-001.lmn.md.{proc.pid}.7.tmp").write_text("half a letter")
     (out / ".batch-report.json.k3x_9abc.tmp").write_text("[")
-    live = out / f".batch-report.csv.{os.getpid()}.abcd1234.tmp"
-    live.write_text("file,case_id\n")
+    keep = [f".batch-report.csv.{os.getpid()}.abcd1234.tmp", f".notes-of-someone.{proc.pid}.x.tmp"]
+    for name in keep:
+        (out / name).write_text("not ours to remove\n")
     code, stdout, stderr = run_cli("batch", *map(str, files), "-o", str(out))
     assert code == 0, stderr
     assert "1 ok, 2 skipped" in stdout  # the two finished before the kill are up to date
-    assert _leftovers(out) == [live.name]
+    assert sorted(_leftovers(out)) == sorted(keep)
