@@ -47,16 +47,18 @@ def progress(total: int, stream: Any = None) -> Iterator[Callable[[CaseResult], 
 
 
 def print_summary(summary: BatchSummary) -> None:
+    from lettergen.cli import echo  # standard output that fails to write is exit 3, as for every command
+
     s = summary.status
-    typer.echo(f"{summary.total} cases: {s['ok']} ok, {s['skipped']} skipped (up to date), {s['failed']} failed")
+    echo(f"{summary.total} cases: {s['ok']} ok, {s['skipped']} skipped (up to date), {s['failed']} failed")
     rows = summary_rows(summary)
     if rows:
-        typer.echo(f"{'code':<8} {'verdict':<13} {'cases':>6}")
+        echo(f"{'code':<8} {'verdict':<13} {'cases':>6}")
         for code, verdict, n in rows:
-            typer.echo(f"{code:<8} {verdict:<13} {n:>6}")
+            echo(f"{code:<8} {verdict:<13} {n:>6}")
     for file, error in summary.failures:
         typer.echo(f"failed: {error}" if error.startswith(file) else f"failed: {file}: {error}", err=True)
     if s["failed"] > len(summary.failures):
         typer.echo(f"... and {s['failed'] - len(summary.failures)} more failures (see the report)", err=True)
     if summary.reports:
-        typer.echo(f"report: {summary.reports[0]} and {summary.reports[1]}")
+        echo(f"report: {summary.reports[0]} and {summary.reports[1]}")

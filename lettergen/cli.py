@@ -1,11 +1,13 @@
 """The command line: parse arguments, call the library, map errors to exit codes. Nothing else.
 
 Exit codes: 0 done; 1 the letter (or the citation store) failed validation; 2 bad input or usage;
-3 environment (missing extra, unwritable output, unreachable model).
+3 environment (missing extra, unwritable output or standard output, unreachable model); 141 the reader of
+standard output went away.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -17,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from lettergen.errors import LettergenError, UsageError
+from lettergen.errors import LettergenError, OutputError, UsageError
 
 app = typer.Typer(
     help="Medical-necessity decisions and cited letters, offline by default.",
@@ -59,7 +61,7 @@ def handled(fn: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except BrokenPipeError:  # the reader of stdout went away (`| head`): stop quietly, as Unix tools do
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush cannot fail again
+            _stdout_to_devnull()  # so exit's flush cannot fail again
             raise typer.Exit(141) from None  # 128 + SIGPIPE, what a shell reports for a tool killed by it
         except Exception as exc:  # a bug: say so without a traceback that could carry case data
             if os.environ.get("LETTERGEN_DEBUG"):
@@ -69,8 +71,28 @@ def handled(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def echo(message: str = "", *, nl: bool = True) -> None:
+    """Print to standard output. A write that fails (a full disk, ``> /dev/full``, an I/O error) is an
+    OutputError: exit 3 with one line, where it used to be an internal error. A reader that went away
+    (BrokenPipeError) is left to :func:`handled`, which ends the command quietly with 141."""
+    try:
+        typer.echo(message, nl=nl)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _stdout_to_devnull()  # the text still buffered must not fail again when the process exits
+        raise OutputError(f"standard output: cannot write ({exc.strerror or type(exc).__name__})") from None
+
+
+def _stdout_to_devnull() -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+
+
 def _echo_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str))
+    echo(json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str))
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -130,7 +152,7 @@ def check(
     if as_json:
         _echo_json(decision.model_dump(mode="json"))
     else:
-        typer.echo(views.decision_text(decision))
+        echo(views.decision_text(decision))
 
 
 @app.command()
@@ -173,9 +195,9 @@ def draft(
     )
     replaced = result.replaces(out)
     letter_path, ledger_path = result.write(out)
-    typer.echo(f"wrote {letter_path}")
-    typer.echo(f"wrote {ledger_path}")
-    typer.echo(f"wrote {out / result.notes_filename()}")
+    echo(f"wrote {letter_path}")
+    echo(f"wrote {ledger_path}")
+    echo(f"wrote {out / result.notes_filename()}")
     typer.echo(result.notes, err=True, nl=False)
     if replaced:
         typer.echo(f"note: {ledger_path.name} was {replaced}'s ledger; that letter cannot be validated now", err=True)
@@ -199,10 +221,8 @@ def validate(
     else:
         for i in result.issues:
             where = f" [{i.sentence}]" if i.sentence else ""
-            typer.echo(f"{i.level}: rule {i.rule}{where}: {i.message}")
-        typer.echo(
-            f"{'ok' if result.ok else 'FAILED'}: {result.checked} sentences checked, {len(result.errors)} errors"
-        )
+            echo(f"{i.level}: rule {i.rule}{where}: {i.message}")
+        echo(f"{'ok' if result.ok else 'FAILED'}: {result.checked} sentences checked, {len(result.errors)} errors")
     if not result.ok:
         raise typer.Exit(1)
 
@@ -233,7 +253,7 @@ def citations_list(as_json: JsonOpt = False) -> None:
         )
         return
     for s in kb.sources.values():
-        typer.echo(f"{s.id:<40} {s.tier:<14} {s.type:<22} {s.year or '':<5} {s.title}")
+        echo(f"{s.id:<40} {s.tier:<14} {s.type:<22} {s.year or '':<5} {s.title}")
 
 
 @citations_app.command("show")
@@ -254,7 +274,7 @@ def citations_show(
     if as_json:
         _echo_json({"source": src.id, **finding.model_dump(mode="json")} if finding else src.model_dump(mode="json"))
         return
-    typer.echo(views.source_text(src.model_copy(update={"findings": (finding,)}) if finding else src))
+    echo(views.source_text(src.model_copy(update={"findings": (finding,)}) if finding else src))
 
 
 @citations_app.command("check")
@@ -269,8 +289,8 @@ def citations_check(as_json: JsonOpt = False) -> None:
         _echo_json({"ok": not errors, "issues": [i.model_dump() for i in issues]})
     else:
         for i in issues:
-            typer.echo(f"{i.level}: {i.where}: {i.problem}")
-        typer.echo(f"{'ok' if not errors else 'FAILED'}: {len(errors)} errors, {len(issues) - len(errors)} warnings")
+            echo(f"{i.level}: {i.where}: {i.problem}")
+        echo(f"{'ok' if not errors else 'FAILED'}: {len(errors)} errors, {len(issues) - len(errors)} warnings")
     if errors:
         raise typer.Exit(1)
 
@@ -287,7 +307,7 @@ def criteria_list(as_json: JsonOpt = False) -> None:
         _echo_json(rows)
         return
     for r in rows:
-        typer.echo(f"{r['id']:<34} {r['set']:<22} {','.join(r['codes']):<24} {r['title']}")
+        echo(f"{r['id']:<34} {r['set']:<22} {','.join(r['codes']):<24} {r['title']}")
 
 
 def _policy(code: str, policy_set: str | None) -> Any:
@@ -320,7 +340,7 @@ def criteria_show(
     if as_json:
         _echo_json(pol.model_dump(mode="json", by_alias=True, exclude_none=True))
     else:
-        typer.echo(views.policy_text(pol, kb))
+        echo(views.policy_text(pol, kb))
 
 
 @codes_app.command("show")
@@ -343,7 +363,7 @@ def codes_show(code: str, as_json: JsonOpt = False) -> None:
             }
         )
     else:
-        typer.echo(views.card_text(code, pol, kb))
+        echo(views.card_text(code, pol, kb))
 
 
 @app.command()
@@ -360,12 +380,12 @@ def init(
         raise UsageError(f"--format: '{fmt}' is not yaml or fhir")
     text = skeleton.skeleton_yaml(code) if fmt == "yaml" else skeleton.questionnaire_json(code)
     if out is None:
-        typer.echo(text, nl=False)
+        echo(text, nl=False)
         return
     from lettergen.files import write_outputs
 
     write_outputs({out: text.encode("utf-8")})  # an unwritable place is an OutputError (exit 3), as for letters
-    typer.echo(f"wrote {out}")
+    echo(f"wrote {out}")
 
 
 @app.command()
@@ -376,11 +396,36 @@ def serve(
     cors_origin: Annotated[
         list[str] | None, typer.Option("--cors-origin", help="Allow this browser origin (CORS is off by default).")
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Worker processes sharing the port; one per core uses every core.")
+    ] = 1,
+    header_timeout: Annotated[
+        float, typer.Option("--header-timeout", help="Seconds for a request's headers to arrive (then 408).")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option("--body-timeout", help="Seconds for a request's body to arrive after them (then 408).")
+    ] = 30.0,
+    keep_alive: Annotated[
+        int, typer.Option("--keep-alive", help="Seconds an idle connection is kept between requests.")
+    ] = 5,
+    limit_concurrency: Annotated[
+        int,
+        typer.Option("--limit-concurrency", help="Open connections and requests per worker; beyond, 503."),
+    ] = 64,
 ) -> None:
     """Run the HTTP service (POST /v1/check, POST /v1/draft, GET /v1/criteria, /healthz, /docs)."""
     from lettergen.server import serve as run
 
-    run(host=host, port=port, cors_origins=tuple(cors_origin or ()))
+    run(
+        host=host,
+        port=port,
+        cors_origins=tuple(cors_origin or ()),
+        workers=workers,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive=keep_alive,
+        limit_concurrency=limit_concurrency,
+    )
 
 
 @eval_app.command("cases")
@@ -407,7 +452,7 @@ def eval_cases(
             }
         )
     else:
-        typer.echo(vignettes.report(rows))
+        echo(vignettes.report(rows))
     if not all(r.agrees for r in rows):
         raise typer.Exit(1)
 
@@ -422,7 +467,7 @@ def eval_guardrails(as_json: JsonOpt = False) -> None:
     if as_json:
         _echo_json(report.model_dump(mode="json"))
     else:
-        typer.echo(evals.report_text(report))
+        echo(evals.report_text(report))
     if not report.ok:
         raise typer.Exit(1)
 
@@ -502,3 +547,7 @@ def main() -> None:
         app_for(app, sys.argv)()
     except SystemExit as exc:
         sys.exit(exc.code)
+    except OSError as exc:  # click's own output (--help, a usage message) could not be written: as echo does
+        _stdout_to_devnull()
+        typer.echo(f"lettergen: standard output: cannot write ({exc.strerror or type(exc).__name__})", err=True)
+        sys.exit(OutputError.exit_code)

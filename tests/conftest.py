@@ -20,6 +20,11 @@ CHORDOMA = EXAMPLES / "chordoma-gluteal-mass.yaml"
 # folder for the session that the tests' subprocesses inherit; a test that needs its own sets its own.
 _CACHE = tempfile.TemporaryDirectory(prefix="lettergen-test-cache-")
 os.environ["LETTERGEN_CACHE_DIR"] = _CACHE.name
+# ...and the redaction key lettergen makes on first use (lettergen.redact), which lives in the config folder.
+_CONFIG = tempfile.TemporaryDirectory(prefix="lettergen-test-config-")
+os.environ["XDG_CONFIG_HOME"] = _CONFIG.name
+for _var in ("LETTERGEN_REDACT_KEY", "LETTERGEN_REDACT_SALT"):
+    os.environ.pop(_var, None)
 
 _REAL_CONNECT = socket.socket.connect
 

@@ -289,3 +289,101 @@ def test_a_case_with_nothing_to_request_is_skipped_with_its_reason(tmp_path: Pat
     assert js[0]["status"] == "skipped" and js[0]["verdicts"] == {"20983": "not_met"}
     assert "no denied code meets its criteria" in js[0]["error"]
     assert not list(out.glob("*.appeal.md"))
+
+
+FHIR_CHORDOMA = EXAMPLES / "chordoma-gluteal-mass.fhir.json"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("yaml_first", [True, False], ids=["yaml-first", "fhir-first"])
+def test_two_cases_with_the_same_outputs_the_second_fails_naming_the_first(
+    tmp_path: Path, jobs: int, yaml_first: bool
+) -> None:
+    # The chordoma case and its FHIR form share case_id and letter type: both were reported ok, and the one
+    # written last silently replaced the other's letter and ledger.
+    pair = [CHORDOMA, FHIR_CHORDOMA] if yaml_first else [FHIR_CHORDOMA, CHORDOMA]
+    files = [pair[0], EXAMPLES / "biopsy-sacral-lesion.yaml", pair[1]]
+    out = tmp_path / "out"
+    for rerun in (False, True):
+        code, _, stderr = run_cli("batch", *map(str, files), "-o", str(out), "-j", str(jobs), "--date", "2026-11-21")
+        assert code == 2, stderr
+        rows, _ = _report(out)
+        assert [r["status"] for r in rows] == (["skipped"] * 2 if rerun else ["ok"] * 2) + ["failed"]
+        assert rows[2]["error"].startswith(f"{pair[1]}: case_id: 'chordoma-gluteal-001' is also the case_id of ")
+        assert f"of {pair[0]}, earlier in this batch" in rows[2]["error"]
+        assert rows[2]["verdicts"] == "20206=met;38505=insufficient"
+        ledger = json.loads((out / "chordoma-gluteal-001.lmn.ledger.json").read_text())
+        assert ledger["case_sha256"] == api.load_case(pair[0]).sha256  # the first case's letter, not the second's
+        assert not _leftovers(out)
+
+
+def test_a_later_case_that_reached_the_name_first_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With several processes the second case can reach the output name before the first: the first then
+    # replaces its files, and the report still fails the second, as a run one case at a time does.
+    def backwards(files: list[str], jobs: int, options: BatchOptions, out_dir: Path, claims: str) -> Any:
+        batch._init_worker(options, str(out_dir), claims)
+        done = [batch.run_case(f) for f in reversed(files)]
+        yield from reversed(done)
+
+    monkeypatch.setattr(batch, "_results", backwards)
+    out = tmp_path / "out"
+    summary = run_batch([CHORDOMA, FHIR_CHORDOMA], out, options=BatchOptions(letter_date=DAY))
+    rows, _ = _report(out)
+    assert [r["status"] for r in rows] == ["ok", "failed"] and summary.exit_code() == 2
+    assert f"is also the case_id of {CHORDOMA}, earlier in this batch" in rows[1]["error"]
+    ledger = json.loads((out / "chordoma-gluteal-001.lmn.ledger.json").read_text())
+    assert ledger["case_sha256"] == api.load_case(CHORDOMA).sha256
+    assert not _leftovers(out)
+
+
+def test_two_cases_filled_in_from_fresh_skeletons_are_not_both_kept(tmp_path: Path) -> None:
+    # Every `lettergen init` skeleton is case_id new-case-001: two cases filled in from them, patients apart.
+    assert "case_id: new-case-001" in run_cli("init", "--code", "20206")[1]
+    files = []
+    for name, patient in (("a.yaml", "Jane Q. Sample"), ("b.yaml", "John R. Sample")):
+        text = CHORDOMA.read_text().replace("chordoma-gluteal-001", "new-case-001").replace("Jane Q. Sample", patient)
+        (tmp_path / name).write_text(text)
+        files.append(str(tmp_path / name))
+    out = tmp_path / "out"
+    code, _, stderr = run_cli("batch", *files, "-o", str(out), "--date", "2026-11-21")
+    assert code == 2, stderr
+    rows, _ = _report(out)
+    assert [r["status"] for r in rows] == ["ok", "failed"]
+    assert f"'new-case-001' is also the case_id of {files[0]}" in rows[1]["error"]
+    assert "Jane Q. Sample" in (out / "new-case-001.lmn.md").read_text()
+
+
+KILLED_BATCH = """
+import os, signal, sys
+from lettergen.batch import run_batch
+seen = []
+def kill(r):
+    seen.append(r)
+    if len(seen) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+run_batch(sys.argv[2:], __import__("pathlib").Path(sys.argv[1]), on_result=kill)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="needs SIGKILL")
+def test_a_rerun_removes_what_a_killed_batch_left(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    files = _cases(tmp_path, bad=False)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_BATCH, str(out), *map(str, files)])
+    assert proc.wait() == -9
+    left = _leftovers(out)
+    assert any(n.startswith(".batch-report.csv.") for n in left), left
+    # a letter the killed batch was writing; a leftover of a version without the pid in the name; a live
+    # process's file and a file that is not lettergen's, which must stay
+    (out / f".proton-skull-base-chordoma-001.lmn.md.{proc.pid}.7.tmp").write_text("half a letter")
+    (out / ".batch-report.json.k3x_9abc.tmp").write_text("[")
+    keep = [f".batch-report.csv.{os.getpid()}.abcd1234.tmp", f".notes-of-someone.{proc.pid}.x.tmp"]
+    for name in keep:
+        (out / name).write_text("not ours to remove\n")
+    code, stdout, stderr = run_cli("batch", *map(str, files), "-o", str(out))
+    assert code == 0, stderr
+    assert "1 ok, 2 skipped" in stdout  # the two finished before the kill are up to date
+    assert sorted(_leftovers(out)) == sorted(keep)

@@ -108,3 +108,33 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(args: list[str], tmp_p
     assert proc.returncode == 141 and proc.stderr == ""
     if args[0] == "batch":  # the letter was written whole before the summary met the closed pipe
         assert len(list((tmp_path / "out").glob("*.lmn.md"))) == 1
+
+
+STDOUT_COMMANDS = [
+    ["check", "examples/chordoma-gluteal-mass.yaml", "--json"],
+    ["check", "examples/chordoma-gluteal-mass.yaml"],
+    ["draft", "examples/chordoma-gluteal-mass.yaml", "--date", "2026-11-21", "-o", "{out}"],
+    ["batch", "examples/chordoma-gluteal-mass.yaml", "--date", "2026-11-21", "-o", "{out}"],
+    ["validate", "{out}/chordoma-gluteal-001.lmn.md", "--ledger", "{out}/chordoma-gluteal-001.lmn.ledger.json"],
+    ["init", "--code", "20206"],
+    ["citations", "list"],
+    ["criteria", "show", "20206", "--json"],
+    ["codes", "show", "20982"],
+    ["--help"],
+]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", STDOUT_COMMANDS, ids=[" ".join(a[:2]) for a in STDOUT_COMMANDS])
+def test_a_full_standard_output_is_exit_3_with_one_line(args: list[str], tmp_path: Path) -> None:
+    # `lettergen check --json > /dev/full` was "internal error (OSError)", exit 1: a write error is the
+    # environment's (exit 3), said in one line, for every command that writes to standard output.
+    out = tmp_path / "out"
+    if args[0] == "validate":
+        assert run_cli("draft", str(ROOT / "examples/chordoma-gluteal-mass.yaml"), "-o", str(out))[0] == 0
+    argv = [a.replace("{out}", str(out)) for a in args]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "lettergen", *argv], stdout=full, stderr=subprocess.PIPE,
+                              text=True, cwd=ROOT, check=False)  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.splitlines() == ["lettergen: standard output: cannot write (No space left on device)"]

@@ -19,10 +19,22 @@ httpx = pytest.importorskip("httpx")
 
 
 class _Server:
-    def __init__(self, **kwargs: Any) -> None:
-        from lettergen.server import create_app
+    """The app on uvicorn, with the connection protocol and limits `lettergen serve` uses."""
 
-        config = uvicorn.Config(create_app(**kwargs), host="127.0.0.1", port=0, log_level="error", lifespan="off")
+    def __init__(self, *, header_timeout: float = 10.0, limit_concurrency: int = 64, **kwargs: Any) -> None:
+        from lettergen.server import create_app
+        from lettergen.server_protocol import DeadlineH11Protocol
+
+        config = uvicorn.Config(
+            create_app(**kwargs),
+            host="127.0.0.1",
+            port=0,
+            log_level="error",
+            lifespan="off",
+            http=DeadlineH11Protocol,
+            limit_concurrency=limit_concurrency,
+        )
+        config.header_timeout = header_timeout  # type: ignore[attr-defined]
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -217,3 +229,233 @@ def test_serve_binds_loopback_by_default() -> None:
 
     assert inspect.signature(server.serve).parameters["host"].default == "127.0.0.1"
     assert "127.0.0.1" in str(inspect.signature(cli.serve).parameters["host"].default)
+
+
+# -- no error echoes a request value; slow clients are cut off; `lettergen serve` options -------------------
+
+IDENTIFIERS = ("Jane Q. Sample", "1965-03-14", "XYZ000000000")
+
+
+def _no_echo(r: Any) -> None:
+    for ident in IDENTIFIERS:
+        assert ident not in r.text, (ident, r.text)
+    for entry in r.json()["detail"]:
+        assert set(entry) == {"loc", "msg", "type"}, entry  # no "input", no "ctx"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"content-type": "text/plain"}, {}, {"content-type": "application/x-www-form-urlencoded"}],
+    ids=["text-plain", "no-content-type", "form"],
+)
+def test_a_case_sent_without_a_json_content_type_is_not_echoed(client: Any, headers: dict[str, str]) -> None:
+    # It was a 422 whose body carried the whole case: name, birth date and member id included.
+    r = client.post("/v1/check", content=json.dumps(_case()).encode(), headers=headers)
+    assert r.status_code == 422
+    _no_echo(r)
+    assert r.json()["detail"][0]["loc"] == ["body"] and "JSON" in r.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("params", "content"),
+    [
+        ({"type": "Jane Q. Sample"}, None),
+        ({"format": "XYZ000000000"}, None),
+        ({"date": "1965-03-14-Jane Q. Sample"}, None),
+        ({}, b'{"patient": {"name": "Jane Q. Sample", "member_id": "XYZ000000000", }'),
+        ({}, b'["Jane Q. Sample", "1965-03-14"]'),
+    ],
+    ids=["type", "format", "date", "invalid-json", "a-list"],
+)
+def test_validation_errors_never_echo_request_values(client: Any, params: dict[str, str], content: Any) -> None:
+    if content is None:
+        r = client.post("/v1/draft", params=params, json=_case())
+    else:
+        r = client.post("/v1/draft", params=params, content=content, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    _no_echo(r)
+
+
+def _read_response(sock: Any, limit: float = 30.0) -> tuple[bytes, bool]:
+    """Everything the server sends until it closes the connection (at most ``limit`` seconds: a bound on the
+    test's own wait, not a timing claim); and whether it did close."""
+    import time
+
+    sock.settimeout(0.5)
+    data, end = b"", time.monotonic() + limit
+    while time.monotonic() < end:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def _connect(url: str) -> Any:
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+@pytest.fixture(scope="module")
+def strict_url() -> Iterator[str]:
+    with _Server(header_timeout=1.0, body_timeout=1.0, limit_concurrency=6) as url:
+        yield url
+
+
+def test_headers_that_never_finish_are_cut_off(strict_url: str) -> None:
+    # Half a request, then nothing: the connection was held for ever (500 of them held 500 descriptors).
+    for start in (b"", b"POST /v1/check HTTP/1.1\r\nHost: x\r\n"):
+        with _connect(strict_url) as sock:
+            sock.sendall(start)
+            data, closed = _read_response(sock)
+        assert closed and data.startswith(b"HTTP/1.1 408 "), data
+
+
+def test_a_header_sent_a_byte_at_a_time_is_cut_off(strict_url: str) -> None:
+    import time
+
+    with _connect(strict_url) as sock:
+        end = time.monotonic() + 30
+        sent = b""
+        request = b"POST /v1/check HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000
+        try:
+            for byte in request:
+                if time.monotonic() > end:
+                    break
+                sock.sendall(bytes([byte]))
+                sent += bytes([byte])
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data, closed = _read_response(sock, 5)
+    assert closed and data.startswith(b"HTTP/1.1 408 "), data
+    assert len(sent) < len(request)  # cut off before the request was through
+
+
+def test_a_body_that_trickles_in_is_cut_off(strict_url: str) -> None:
+    # A body at one byte per half second kept its connection open as long as the client liked.
+    import time
+
+    body = json.dumps(_case()).encode()
+    with _connect(strict_url) as sock:
+        head = f"POST /v1/check HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {len(body)}"
+        sock.sendall(head.encode() + b"\r\n\r\n")
+        end, sent = time.monotonic() + 30, 0
+        try:
+            while sent < len(body) and time.monotonic() < end:
+                sock.sendall(body[sent : sent + 1])
+                sent += 1
+                time.sleep(0.1)
+                sock.settimeout(0.001)
+                try:
+                    peek = sock.recv(65536, __import__("socket").MSG_PEEK)
+                except (TimeoutError, BlockingIOError):
+                    peek = b""
+                sock.settimeout(10)
+                if peek:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data, closed = _read_response(sock, 5)
+    assert data.startswith(b"HTTP/1.1 408 "), data
+    assert closed and sent < len(body)
+    for ident in IDENTIFIERS:
+        assert ident.encode() not in data
+
+
+def test_connections_past_the_cap_are_refused_at_once(strict_url: str) -> None:
+    socks = [_connect(strict_url) for _ in range(8)]
+    try:
+        answers = [_read_response(s) for s in socks]  # the stalled ones are cut off by the header deadline
+    finally:
+        for s in socks:
+            s.close()
+    refused = [data for data, _ in answers if data.startswith(b"HTTP/1.1 503 ")]
+    assert len(refused) >= 2, answers  # (more, if the server had yet to see an earlier test's connection go)
+    assert all(closed and data.startswith((b"HTTP/1.1 503 ", b"HTTP/1.1 408 ")) for data, closed in answers)
+    # and the service answers again once they are gone
+    assert httpx.get(f"{strict_url}/healthz", timeout=30).status_code == 200
+
+
+def test_serve_options_reach_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    from lettergen import cli, server
+    from tests.conftest import run_cli
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    monkeypatch.setenv(server.SETTINGS_ENV, "")  # serve() sets it: put back after the test
+    args = ["serve", "--workers", "3", "--header-timeout", "4", "--body-timeout", "7", "--keep-alive", "2"]
+    code, _, stderr = run_cli(*args, "--limit-concurrency", "9", "--cors-origin", "https://ehr.example")
+    assert code == 0, stderr
+    # the workers import the application factory by name; the connection protocol too
+    assert seen["app"] == "lettergen.server:app_from_env" and seen["factory"] is True
+    assert seen["http"] == "lettergen.server_protocol:DeadlineH11Protocol"
+    assert (seen["workers"], seen["timeout_keep_alive"], seen["limit_concurrency"]) == (3, 2, 9)
+    settings = server.settings_from_env()
+    assert (settings.header_timeout, settings.body_timeout) == (4.0, 7.0)
+    assert settings.cors_origins == ("https://ehr.example",)
+    # the documented defaults are the server's
+    params = inspect.signature(cli.serve).parameters
+    assert params["workers"].default == 1
+    assert params["header_timeout"].default == server.HEADER_TIMEOUT
+    assert params["body_timeout"].default == server.BODY_TIMEOUT
+    assert params["keep_alive"].default == server.KEEP_ALIVE
+    assert params["limit_concurrency"].default == server.LIMIT_CONCURRENCY
+    for bad in (["--workers", "0"], ["--header-timeout", "0"], ["--limit-concurrency", "0"]):
+        assert run_cli("serve", *bad)[0] == 2
+
+
+def test_lettergen_serve_with_workers_cuts_off_slow_clients(tmp_path: Any) -> None:
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["serve", "--port", str(port), "--workers", "2", "--header-timeout", "1", "--body-timeout", "1"]
+    with open(tmp_path / "stderr", "w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "lettergen", *argv], cwd=ROOT, stderr=err, stdout=err)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            end = time.monotonic() + 120
+            while True:
+                assert proc.poll() is None and time.monotonic() < end, (tmp_path / "stderr").read_text()
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            with _connect(url) as sock:
+                sock.sendall(b"POST /v1/check HTTP/1.1\r\nHost: x\r\n")
+                data, closed = _read_response(sock)
+            assert closed and data.startswith(b"HTTP/1.1 408 "), data
+            text = json.dumps(_case()).encode()
+            r = httpx.post(f"{url}/v1/check", content=text, headers={"content-type": "text/plain"})
+            assert r.status_code == 422
+            _no_echo(r)
+            assert httpx.post(f"{url}/v1/check", json=_bundle(), timeout=60).status_code == 200
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    log = (tmp_path / "stderr").read_text()
+    assert log.count("Started server process") == 2, log  # two workers
+    for ident in IDENTIFIERS:
+        assert ident not in log
