@@ -36,7 +36,7 @@ _SPLIT = re.compile(
     r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bMrs\.)(?<!\bal\.)\s+(?=[A-Z(\[])"
 )
 _MD_INLINE = re.compile(r"\*\*|__|(?<!\w)\*(?=\S)|(?<=\S)\*(?!\w)")
-_MD_LEAD = re.compile(r"^\s*(?:#+\s*|[-*+]\s+|\d+\.\s+)")
+_MD_LEAD = re.compile(r"^\s*(?:#+\s*|[-*+]\s+|\d{1,3}\.\s+)")  # "2021. Updated" continues a wrapped line
 _BLOCK = re.compile(
     r"</?(?:p|h[1-6]|li|ul|ol|div|br|tr|td|th|table|thead|tbody|section|header|footer|blockquote|hr|title)\b[^>]*>",
     re.I,
