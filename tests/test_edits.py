@@ -210,3 +210,14 @@ def test_a_harmless_edit_passes(tmp_path: Path, name: str, old: str, new: str) -
     _edit(letter, old, new)
     rc, out, _ = run_cli("validate", str(letter), "--ledger", str(tmp_path / "chordoma-gluteal-001.lmn.ledger.json"))
     assert rc == 0, out
+
+
+def test_a_changed_figure_is_named_and_nothing_else(drafted: tuple[Path, Path]) -> None:
+    # The error used to name atoms the edit had not touched (a date still in the sentence).
+    letter, ledger = drafted
+    _edit(letter, SURVIVAL, "150.4 months")
+    rc, out, _ = run_cli("validate", str(letter), "--ledger", str(ledger))
+    assert rc == 1
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("error")]
+    named = re.findall(r"'(?:num|date|code):([^']+)'", line)
+    assert sorted(named) == ["130.4", "150.4"], line
