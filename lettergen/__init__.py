@@ -5,9 +5,12 @@ The public surface, re-exported here::
     import lettergen
     loaded = lettergen.load_case("examples/chordoma-gluteal-mass.yaml")
     decision = lettergen.check(loaded.case)          # Decision (pydantic)
-    draft = lettergen.draft(loaded, letter_type="lmn", fmt="md")
-    draft.text, draft.ledger, draft.validation
+    draft = lettergen.draft(loaded, letter_type="lmn", fmt="md", decision=decision)
+    draft.text, draft.ledger, draft.validation       # str, Ledger, ValidationResult
     lettergen.validate_file(Path("letter.md"), Path("letter.ledger.json"))
+
+    staged = lettergen.stage(loaded, letter_type="lmn")    # decide and render: no model, no I/O
+    draft = lettergen.finish(staged, polish=polisher)      # polish (a Polish), validate, encode, ledger
 
 Errors derive from :class:`LettergenError` (see :mod:`lettergen.errors` for the tree).
 """
@@ -26,39 +29,85 @@ __all__ = [
     "Draft",
     "EnvironmentProblem",
     "InputError",
+    "Issue",
+    "KnowledgeBase",
+    "Ledger",
     "LettergenError",
+    "LoadedCase",
     "MissingExtra",
+    "ModelUnavailable",
+    "NothingToAppeal",
+    "NothingToDraft",
+    "OutputError",
+    "Polish",
+    "Polished",
+    "Staged",
+    "UsageError",
     "ValidationFailed",
+    "ValidationResult",
     "__version__",
     "check",
     "draft",
+    "finish",
     "load_case",
     "load_kb",
+    "stage",
     "validate_file",
 ]
 
 _LAZY = {
     "Case": "lettergen.case",
     "Decision": "lettergen.criteria",
+    "KnowledgeBase": "lettergen.kb",
+    "load_kb": "lettergen.kb",
     "Draft": "lettergen.api",
+    "LoadedCase": "lettergen.api",
+    "Staged": "lettergen.api",
+    "Polish": "lettergen.api",
+    "Polished": "lettergen.api",
     "check": "lettergen.api",
     "draft": "lettergen.api",
+    "stage": "lettergen.api",
+    "finish": "lettergen.api",
     "load_case": "lettergen.api",
     "validate_file": "lettergen.api",
-    "load_kb": "lettergen.kb",
+    "Ledger": "lettergen.ledger",
+    "Issue": "lettergen.validate",
+    "ValidationResult": "lettergen.validate",
     "CaseError": "lettergen.errors",
     "DataError": "lettergen.errors",
     "EnvironmentProblem": "lettergen.errors",
     "InputError": "lettergen.errors",
     "LettergenError": "lettergen.errors",
     "MissingExtra": "lettergen.errors",
+    "ModelUnavailable": "lettergen.errors",
+    "NothingToAppeal": "lettergen.errors",
+    "NothingToDraft": "lettergen.errors",
+    "OutputError": "lettergen.errors",
+    "UsageError": "lettergen.errors",
     "ValidationFailed": "lettergen.errors",
 }
 
 if TYPE_CHECKING:
-    from lettergen.api import Draft, check, draft, load_case, validate_file
-    from lettergen.case import Case
-    from lettergen.criteria import Decision
+    from lettergen.api import (
+        Draft,
+        LoadedCase,
+        Polish,
+        Polished,
+        Staged,
+        check,
+        draft,
+        finish,
+        load_case,
+        stage,
+        validate_file,
+    )
+    from lettergen.case import (
+        Case,
+    )
+    from lettergen.criteria import (
+        Decision,
+    )
     from lettergen.errors import (
         CaseError,
         DataError,
@@ -66,9 +115,24 @@ if TYPE_CHECKING:
         InputError,
         LettergenError,
         MissingExtra,
+        ModelUnavailable,
+        NothingToAppeal,
+        NothingToDraft,
+        OutputError,
+        UsageError,
         ValidationFailed,
     )
-    from lettergen.kb import load_kb
+    from lettergen.kb import (
+        KnowledgeBase,
+        load_kb,
+    )
+    from lettergen.ledger import (
+        Ledger,
+    )
+    from lettergen.validate import (
+        Issue,
+        ValidationResult,
+    )
 
 
 def __getattr__(name: str) -> Any:

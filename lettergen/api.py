@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from lettergen.case import Case, parse_case
 from lettergen.criteria import Decision, check_facts, decide
@@ -16,7 +16,7 @@ from lettergen.kb import KnowledgeBase, load_kb
 from lettergen.yamlio import read_text
 
 if TYPE_CHECKING:  # drafting modules load on first draft, so that `lettergen check` starts faster
-    from lettergen.ledger import Ledger
+    from lettergen.ledger import Ledger, PolishRecord
     from lettergen.render import Letter
     from lettergen.validate import ValidationResult
 
@@ -29,9 +29,29 @@ def _sha256(text: str) -> str:
 
 @dataclass
 class LoadedCase:
+    """A case as read from its file: the model, the file's sha256 (for the ledger) and its name."""
+
     case: Case
     sha256: str
     file: str
+
+
+class Polished(NamedTuple):
+    """What a polisher gives back: the letter with its sentences reworded (or not), the polish record for the
+    ledger, the prompt's id, and the validator's verdict on the polished letter when it has one (None: the
+    caller validates)."""
+
+    letter: Letter
+    record: PolishRecord
+    prompt: str | None
+    validation: ValidationResult | None
+
+
+class Polish(Protocol):
+    """What :func:`draft` and :func:`finish` take as ``polish=``: lettergen.polish.Polisher, or a stand-in of
+    one's own (every polished sentence is still held to the validator by :func:`finish`)."""
+
+    def polish(self, letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase) -> Polished: ...
 
 
 def load_case(source: str | Path, *, kb: KnowledgeBase | None = None, text: str | None = None) -> LoadedCase:
@@ -135,16 +155,21 @@ def draft(
     fmt: str = "md",
     letter_date: date | None = None,
     kb: KnowledgeBase | None = None,
-    polish: Any = None,
+    polish: Polish | None = None,
     strict: bool = True,
     voice: str = "physician",
     redact_ledger: bool = False,
+    decision: Decision | None = None,
 ) -> Draft:
     """Decide and draft one letter. With ``strict`` a letter that fails validation raises ValidationFailed.
 
     ``redact_ledger`` stores hashes in place of the patient identifiers in the ledger (see lettergen.redact).
+    ``decision`` is :func:`check`'s answer for this case and letter, when the caller has it already (one
+    decision, many letter types or formats); without it the case is decided here.
     """
-    staged = stage(loaded, letter_type=letter_type, fmt=fmt, letter_date=letter_date, kb=kb, voice=voice)
+    staged = stage(
+        loaded, letter_type=letter_type, fmt=fmt, letter_date=letter_date, kb=kb, voice=voice, decision=decision
+    )
     return finish(staged, polish=polish, strict=strict, redact_ledger=redact_ledger)
 
 
@@ -169,6 +194,7 @@ def stage(
     letter_date: date | None = None,
     kb: KnowledgeBase | None = None,
     voice: str = "physician",
+    decision: Decision | None = None,
 ) -> Staged:
     """The first half of :func:`draft`: decide and render the template letter (no model, no I/O).
 
@@ -191,7 +217,8 @@ def stage(
     check_format(fmt)
     if voice not in ("physician", "patient"):
         raise UsageError(f"--voice: '{voice}' is not physician or patient")
-    decision = check(case, kb, letter_type=ltype if answers_denial else None, letter_date=when)
+    if decision is None:
+        decision = check(case, kb, letter_type=ltype if answers_denial else None, letter_date=when)
     material = build_material(case, decision, kb, when)
     if ltype == "lmn" and not material.met:
         # A request for prior authorization that argues against itself helps nobody: say why, draft nothing.
@@ -209,7 +236,7 @@ def stage(
     return Staged(loaded=loaded, kb=kb, decision=decision, letter=letter, fmt=fmt, when=when, notes=notes)
 
 
-def finish(staged: Staged, *, polish: Any = None, strict: bool = True, redact_ledger: bool = False) -> Draft:
+def finish(staged: Staged, *, polish: Polish | None = None, strict: bool = True, redact_ledger: bool = False) -> Draft:
     """The second half of :func:`draft`: polish (when asked), validate, encode, and build the ledger."""
     from lettergen.ledger import PolishRecord, build_ledger
     from lettergen.validate import header_text, policy_names, validate_letter
@@ -225,13 +252,8 @@ def finish(staged: Staged, *, polish: Any = None, strict: bool = True, redact_le
     record = PolishRecord()
     prompt_id = None
     validation = None
-    if polish is not None:
-        from lettergen.polish import Polisher
-
-        if isinstance(polish, Polisher):  # its safety net has validated the polished letter already
-            letter, record, prompt_id, validation = polish.polish(letter, case, decision, kb)
-        else:
-            letter, record, prompt_id = polish(letter, case, decision, kb)
+    if polish is not None:  # a polisher may have validated the polished letter already (validation not None)
+        letter, record, prompt_id, validation = polish.polish(letter, case, decision, kb)
     if validation is None:
         validation = validate_letter(letter, case, decision, kb)
     if strict and not validation.ok:

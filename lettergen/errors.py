@@ -11,7 +11,9 @@
     ├── EnvironmentProblem          the environment cannot do what was asked: a missing optional
     │                               extra, an unwritable directory, an unreachable model (exit 3)
     │   ├── MissingExtra            ``pip install 'lettergen[extra]'`` is the fix
-    │   └── OutputError             the output directory cannot be written
+    │   ├── OutputError             the output directory cannot be written
+    │   └── ModelUnavailable        the polish model did not answer (after retries): check the
+    │                               server, the key, or --timeout; the letter keeps its template wording
     ├── ValidationFailed            a letter breaks a validator rule (exit 1); carries the issues
     └── NothingToDraft              no requested code meets its criteria, so no payer letter is
         │                           drafted: the office must document more first (exit 4)
@@ -122,3 +124,7 @@ class NothingToDraft(LettergenError):
 
 class NothingToAppeal(NothingToDraft):
     """No denied code meets its criteria: lettergen drafts no appeal or external review request and says why."""
+
+
+class ModelUnavailable(EnvironmentProblem):
+    """The model could not answer (after retries, for transient errors)."""

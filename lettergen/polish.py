@@ -36,9 +36,10 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from tenacity.stop import stop_base
 
+from lettergen.api import Polished
 from lettergen.case import Case
 from lettergen.criteria import Decision
-from lettergen.errors import EnvironmentProblem, MissingExtra
+from lettergen.errors import MissingExtra, ModelUnavailable
 from lettergen.files import cache_dir
 from lettergen.guard import judge
 from lettergen.kb import KnowledgeBase
@@ -50,10 +51,6 @@ from lettergen.polish_pool import polish_many as polish_many  # many letters: th
 from lettergen.prompts import DEFAULT_PROMPT, Prompt, load_prompt
 from lettergen.render import Letter, Sentence
 from lettergen.validate import ValidationResult, atoms, header_text, validate_letter
-
-
-class ModelUnavailable(EnvironmentProblem):
-    """The model could not answer (after retries, for transient errors)."""
 
 
 @dataclass(frozen=True)
@@ -403,15 +400,7 @@ class Polisher:
         return [{"role": "system", "content": self.prompt.render("system")}, {"role": "user", "content": user}]
 
     # -- one letter ----------------------------------------------------------------------------------
-    def __call__(
-        self, letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase
-    ) -> tuple[Letter, PolishRecord, str]:
-        polished, record, prompt, _ = self.polish(letter, case, decision, kb)
-        return polished, record, prompt
-
-    def polish(
-        self, letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase
-    ) -> tuple[Letter, PolishRecord, str, ValidationResult | None]:
+    def polish(self, letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase) -> Polished:
         """As calling the polisher, with the validator's verdict on the polished letter when it has one.
 
         The safety net below validates the whole polished letter; when it reverts nothing, that verdict is
@@ -492,7 +481,7 @@ class Polisher:
             status=status,
             error=error,
         )
-        return polished, record, self.prompt.ref, validation
+        return Polished(polished, record, self.prompt.ref, validation)
 
 
 def _revert_invalid(

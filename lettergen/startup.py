@@ -4,58 +4,25 @@
 - Only the command being run is built (:func:`app_for`).
 - A command that does one thing and exits runs without the cyclic garbage collector (:func:`collector_for`).
 
-``lettergen check`` is meant to start almost as fast as importing its libraries. Measured in instructions
-(callgrind, which does not drift with the machine's load), these steps took ``check`` from about 1,010 to
-860 million; importing jinja2, pydantic, typer and yaml alone is about 580 million.
+``lettergen check`` is meant to start almost as fast as importing its libraries (benchmarks/run.py measures
+the ratio).
 """
 
 from __future__ import annotations
 
 import copy
 import gc
-import importlib
 import os
-import sys
-import types
-from collections.abc import Iterable
-from typing import Any
 
 import typer
-
-_LOADER = "pydantic.plugin._loader"
-_OFF = ("__all__", "1", "true")  # the values with which pydantic itself loads no plugin
 
 
 def plugins_off() -> None:
     """Run without pydantic plugins unless the user has set ``PYDANTIC_DISABLE_PLUGINS`` themselves.
 
     A plugin (an observability hook, for instance) is shown the input of every validation, which here
-    is patient data. With plugins off, pydantic still imports ``importlib.metadata`` (about 25 ms) to
-    look for them when it builds its first model; the stand-in below answers "none" without it.
-    """
+    is patient data."""
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    if os.environ["PYDANTIC_DISABLE_PLUGINS"] in _OFF and _LOADER not in sys.modules:
-        sys.modules[_LOADER] = _StandInLoader(_LOADER)
-
-
-class _StandInLoader(types.ModuleType):
-    """pydantic's plugin loader while plugins are off. Anything else asked of it, and any lookup once the
-    variable no longer turns plugins off, is handed to the real loader, which then replaces it."""
-
-    def get_plugins(self) -> Iterable[Any]:
-        if os.environ.get("PYDANTIC_DISABLE_PLUGINS") in _OFF:
-            return ()
-        return self._real().get_plugins()  # type: ignore[no-any-return]
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):  # the import system asks a module for __path__ and the like: not the loader's
-            raise AttributeError(name)
-        return getattr(self._real(), name)
-
-    def _real(self) -> types.ModuleType:
-        if sys.modules.get(_LOADER) is self:
-            del sys.modules[_LOADER]
-        return importlib.import_module(_LOADER)
 
 
 def app_for(app: typer.Typer, argv: list[str]) -> typer.Typer:

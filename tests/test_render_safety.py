@@ -38,7 +38,7 @@ def test_html_escapes(name: str) -> None:
     assert "<script>alert" not in html
 
 
-def test_fast_sentences_equal_validated_ones() -> None:
+def test_recorded_sentences_are_valid_sentences() -> None:
     from lettergen.render import Sentence
 
     d = api.draft(api.load_case(CHORDOMA), fmt="md")
