@@ -46,6 +46,33 @@ def test_golden_appeal(case: str, letter_type: str, voice: str) -> None:
     assert d.content.decode() == path.read_text(), f"regenerate with UPDATE_GOLDEN=1 pytest {__file__}"
 
 
+# Beyond the chordoma letters: a case whose only code is insufficient (its memo), two payer overlays (BCBS
+# MP-429 for cryoablation, BCBS of Alabama MP-119 for radiofrequency ablation), and one whole ledger.
+OTHERS = [
+    ("pet-chordoma-purpose-missing.yaml", "determination", "md"),
+    ("ablation-cryo-osteoid-osteoma-bcbs-mp429.yaml", "determination", "md"),
+    ("ablation-rfa-bone-metastasis-bcbsal-mp119.yaml", "determination", "txt"),
+]
+
+
+@pytest.mark.parametrize(("case", "letter_type", "fmt"), OTHERS)
+def test_golden_other_cases(case: str, letter_type: str, fmt: str) -> None:
+    d = api.draft(api.load_case(CHORDOMA.parent / case), letter_type=letter_type, fmt=fmt, letter_date=DATE)
+    path = GOLDEN / f"{Path(case).stem}.{letter_type}.{fmt}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_bytes(d.content)
+    assert d.content.decode() == path.read_text(), f"regenerate with UPDATE_GOLDEN=1 pytest {__file__}"
+
+
+def test_golden_ledger() -> None:
+    d = api.draft(api.load_case(CHORDOMA), letter_type="lmn", fmt="md", letter_date=DATE)
+    path = GOLDEN / "chordoma.lmn.ledger.json"
+    got = ledger_json(d.ledger)
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(got)
+    assert got == path.read_text(), f"regenerate with UPDATE_GOLDEN=1 pytest {__file__}"
+
+
 def test_same_inputs_same_bytes(tmp_path: Path) -> None:
     outs = []
     for i in range(2):
