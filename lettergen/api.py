@@ -59,7 +59,8 @@ def load_case(source: str | Path, *, kb: KnowledgeBase | None = None, text: str 
     file = str(source)
     if text is None:
         text = read_text(Path(source), CaseError)
-    case = parse_case(text, file)
+    # An error names a fact by its id only when this knowledge base declares it (else the installed one's).
+    case = parse_case(text, file, kb.questions if kb is not None else None)
     check_facts(case, kb or load_kb(), file)
     return LoadedCase(case=case, sha256=_sha256(text), file=file)
 

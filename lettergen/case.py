@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Container
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -25,25 +26,74 @@ from pydantic import (
 
 from lettergen import codes, denials
 from lettergen.denials import Category as DenialCategory
-from lettergen.errors import CaseError
-from lettergen.yamlio import first_error, parse_mapping, read_text
+from lettergen.errors import CaseError, LettergenError
+from lettergen.yamlio import describe_error, loc_path, parse_mapping, read_text
 
 LetterType = Literal["lmn", "appeal", "external_review", "peer_to_peer", "determination"]
 PlanType = Literal["commercial", "erisa", "aca_individual", "medicare", "medicare_advantage", "medicaid"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# What no text of a case may hold: C0 and C1 control characters (a multi-line text keeps tab and newline), the
+# bidi embeddings and overrides (U+202A-202E) and isolates (U+2066-2069), which reorder what a reader sees, and
+# the Unicode line and paragraph separators. lettergen also uses some control characters internally as markers.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_SEPARATOR = re.compile("[\u2028\u2029]")
+_LINE_BREAK = re.compile("[\t\n]")
+
+
+def _text_problem(text: str, multiline: bool) -> str | None:
+    # A printable text holds none of them (the check is a fast scan); one that is not, say with a newline or an
+    # accent that combines, is searched.
+    if text.isprintable():
+        return None
+    if _CONTROL.search(text):
+        return "contains control characters"
+    if _BIDI.search(text):
+        return "contains bidirectional control characters (U+202A-202E, U+2066-2069)"
+    if _SEPARATOR.search(text):
+        return "contains a Unicode line or paragraph separator (U+2028, U+2029)"
+    if not multiline and _LINE_BREAK.search(text):
+        return "must be one line (it holds a line break or a tab)"
+    return None
 
 
 def _no_control(text: str) -> str:
-    # Control characters have no place in a letter, and lettergen uses some internally as markers.
-    # A printable text holds none (the check is a fast scan); one that is not, say with a newline, is searched.
-    if not text.isprintable() and _CONTROL.search(text):
-        raise ValueError("contains control characters")
+    """A multi-line text: tab and newline are allowed."""
+    problem = _text_problem(text, multiline=True)
+    if problem:
+        raise ValueError(problem)
     return text
 
 
+def _one_line(text: str) -> str:
+    problem = _text_problem(text, multiline=False)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+# An identifier (member id, group number): ASCII letters and digits, which a '-', '.', '/' or a space may
+# separate. Fullwidth or Arabic-Indic digits would be printed as they are and match nothing at the payer.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:[-./ ][A-Za-z0-9]+)*\Z")
+
+
+def _identifier(text: str) -> str:
+    if not (text.isascii() and _IDENTIFIER.match(text)):
+        raise ValueError("must be ASCII letters and digits (a '-', '.', '/' or a space may separate them)")
+    return text
+
+
+def _ascii_first(v: Any, problem: str) -> Any:
+    """Refuse a code that is not ASCII before it is normalised: upper-casing maps some letters that are not
+    ASCII onto ASCII ones (the ligature fi to FI, the long s to S)."""
+    if isinstance(v, str) and not v.isascii():
+        raise ValueError(problem)
+    return v
+
+
 Text = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_no_control)]
-ShortText = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_no_control)]
+ShortText = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_one_line)]
+Identifier = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_identifier)]
 
 
 class _Model(BaseModel):
@@ -78,17 +128,18 @@ class Patient(_Model):
     name: ShortText
     birth_date: PastDate
     sex: Literal["female", "male", "other", "unknown"] | None = None
-    member_id: ShortText | None = None
+    member_id: Identifier | None = None
     # The Medicare number (MBI), for a Medicare or Medicare Advantage plan: a redetermination request must
     # carry it (42 CFR 405.944(b)).
     medicare_number: str | None = None
     address: ShortText | None = None
-    group_number: ShortText | None = None
+    group_number: Identifier | None = None
 
     @field_validator("medicare_number", mode="before")
     @classmethod
     def _mbi(cls, v: Any) -> Any:
         if isinstance(v, str):
+            _ascii_first(v, "must be ASCII letters and digits")
             v = v.replace("-", "").replace(" ", "").upper()
             if not _MBI.match(v):
                 raise ValueError("is not a Medicare Beneficiary Identifier (11 characters, e.g. 1EG4TE5MK73)")
@@ -106,6 +157,7 @@ class Payer(_Model):
     @field_validator("state", mode="before")
     @classmethod
     def _upper(cls, v: Any) -> Any:
+        _ascii_first(v, "must be a two-letter state code in ASCII letters (e.g. CA)")
         return v.strip().upper() if isinstance(v, str) else v
 
 
@@ -140,10 +192,13 @@ class Diagnosis(_Model):
     @classmethod
     def _icd(cls, v: Any) -> Any:
         if isinstance(v, str):
+            _ascii_first(v, "is not shaped like an ICD-10-CM code (e.g. C41.4)")
             v = codes.normalize_icd10(v)
             problem = codes.icd10_problem(v)
             if problem:
-                raise ValueError(f"{v} {problem}")
+                # The code is named only when it is a category of the code set (so it cannot be patient data);
+                # a value of another shape may be a member id put in the wrong field.
+                raise ValueError(f"{v} {problem}" if "category" in problem else problem)
         return v
 
 
@@ -161,10 +216,10 @@ class Service(_Model):
         if isinstance(v, int) and not isinstance(v, bool):
             v = f"{v:05d}"
         if isinstance(v, str):
-            v = codes.normalize_service_code(v)
+            v = codes.normalize_service_code(_ascii_first(v, codes.SERVICE_CODE_PROBLEM))
             problem = codes.service_code_problem(v)
             if problem:
-                raise ValueError(f"{v} {problem}")
+                raise ValueError(problem)  # never the value: it may be a member id put in the wrong field
         return v
 
 
@@ -213,11 +268,10 @@ class Denial(_Model):
     def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         out = []
         for i, c in enumerate(v):
-            c = c.strip().upper()
-            problem = denials.code_problem(c)
+            problem = denials.code_problem(c)  # names the code only when it is shaped like one
             if problem:
                 raise ValueError(f"item {i + 1}: {problem}")
-            out.append(c)
+            out.append(c.strip().upper())
         return tuple(out)
 
     @model_validator(mode="after")
@@ -285,11 +339,15 @@ class Case(_Model):
         return out
 
 
-def case_from_mapping(data: dict[str, Any], file: str) -> Case:
+def case_from_mapping(data: dict[str, Any], file: str, known_facts: Container[str] | None = None) -> Case:
+    """Validate a case mapping. An error names a fact by its id only when the id is one the knowledge base
+    declares (``known_facts``; by default those of the installed knowledge base), and another mapping's unknown key
+    only when it is shaped like a schema key: a member id or name put there must not reach stderr, a batch
+    report or an HTTP answer."""
     try:
         return Case.model_validate(data)
     except ValidationError as exc:
-        field, msg = first_error(exc)
+        field, msg = _describe(exc, data, known_facts)
         if (
             not field
             and ": " in msg
@@ -299,18 +357,78 @@ def case_from_mapping(data: dict[str, Any], file: str) -> Case:
         raise CaseError(file, field, msg) from None
 
 
-def parse_case(text: str, file: str) -> Case:
-    """Parse case text (YAML, JSON, or a FHIR R4 Bundle) into a Case; errors name the file and field."""
-    return case_from_data(parse_mapping(text, file, CaseError, json_only=file.lower().endswith(".json")), file)
+_SCHEMA_KEY = re.compile(r"[a-z][a-z_]{0,39}\Z")  # the shape of every key of the schema
 
 
-def case_from_data(data: dict[str, Any], file: str) -> Case:
+def _describe(exc: ValidationError, data: Any, known_facts: Container[str] | None) -> tuple[str, str]:
+    errors = exc.errors(include_url=False, include_input=False)
+    err = errors[0]
+    raw = tuple(err["loc"])
+    loc, msg = describe_error(err)
+    if err["type"] == "extra_forbidden" and raw and not (isinstance(raw[-1], str) and _SCHEMA_KEY.match(raw[-1])):
+        # Not shaped like a key of the schema: it may be patient data (a member id written as a key).
+        raw, loc, msg = (
+            raw[:-1],
+            loc[:-1] if loc and loc[-1] == raw[-1] else loc,
+            "has an unknown key (not part of the schema)",
+        )
+    if len(raw) >= 2 and raw[0] == "facts" and isinstance(data.get("facts"), dict):
+        key = raw[1]
+        if len(raw) >= 4 and raw[2] == "value":  # a union: each branch reported; say what a value may be
+            fact = data["facts"].get(key)
+            value = fact.get("value") if isinstance(fact, dict) else None
+            text = [e for e in errors if tuple(e["loc"][:3]) == raw[:3] and "str" in str(e["loc"][3])]
+            if isinstance(value, str) and text:
+                msg = describe_error(text[0])[1]
+            else:
+                msg = "must be true or false, a number, a date (YYYY-MM-DD) or text"
+            rest: tuple[Any, ...] = ("value",)
+        elif "[key]" in raw:
+            rest, msg = (), "is not a fact id (a key of facts is text)"
+        else:
+            rest = tuple(p for p in raw[2:] if not (isinstance(p, str) and p[:1].isupper()))
+        return _join(fact_field(key, list(data["facts"]), known_facts), rest), msg
+    return loc_path(loc), msg
+
+
+def _join(head: str, rest: tuple[Any, ...]) -> str:
+    tail = loc_path(rest)
+    return f"{head}{'' if not tail or tail.startswith('[') else '.'}{tail}"
+
+
+def fact_field(key: Any, keys: list[Any], known_facts: Container[str] | None = None) -> str:
+    """``facts.<id>`` for a fact id the knowledge base declares, else ``facts (entry N)``: an unknown key may be
+    patient data (a member id put there), and the message must not carry it."""
+    if known_facts is None:
+        known_facts = _declared_facts()
+    if isinstance(key, str) and key in known_facts:
+        return f"facts.{key}"
+    return f"facts (entry {keys.index(key) + 1 if key in keys else '?'})"
+
+
+def _declared_facts() -> Container[str]:
+    try:
+        from lettergen.kb import load_kb  # on the error path only
+
+        return load_kb().questions
+    except LettergenError:  # a broken knowledge base: its own error comes with the next step
+        return ()
+
+
+def parse_case(text: str, file: str, known_facts: Container[str] | None = None) -> Case:
+    """Parse case text (YAML, JSON, or a FHIR R4 Bundle) into a Case; errors name the file and field (a fact by
+    its id only when it is one of ``known_facts``, by default those the installed knowledge base declares)."""
+    data = parse_mapping(text, file, CaseError, json_only=file.lower().endswith(".json"))
+    return case_from_data(data, file, known_facts)
+
+
+def case_from_data(data: dict[str, Any], file: str, known_facts: Container[str] | None = None) -> Case:
     """A parsed case file or request body: lettergen's case mapping, or a FHIR R4 Bundle."""
     if data.get("resourceType") == "Bundle":
         from lettergen.fhir_in import case_from_bundle  # only for FHIR input
 
-        return case_from_bundle(data, file)
-    return case_from_mapping(data, file)
+        return case_from_bundle(data, file, known_facts)
+    return case_from_mapping(data, file, known_facts)
 
 
 def read_case(path: Path) -> Case:

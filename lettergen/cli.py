@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from lettergen.errors import LettergenError, OutputError, UsageError
+from lettergen.errors import LettergenError, OutputError, UsageError, one_line
 
 app = typer.Typer(
     help="Medical-necessity decisions and cited letters, offline by default.",
@@ -43,7 +43,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"lettergen: {message}", err=True)
+    typer.echo(f"lettergen: {one_line(message)}", err=True)  # one line, whatever a file name holds
     return typer.Exit(code)
 
 

@@ -16,26 +16,34 @@ from pathlib import Path
 # index from 170 KB of gzip cost every `lettergen check` about 4 ms.
 ICD10_INDEX = Path(__file__).parent / "icd10cm_billable.txt"
 
-_CPT = re.compile(r"^(?:\d{5}|\d{4}[FTU])$")
-_HCPCS = re.compile(r"^[A-V]\d{4}$")
-_ICD_SHAPE = re.compile(r"^[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
-_NPI = re.compile(r"^\d{10}$")
+# ASCII digits only: ``\d`` would take fullwidth and Arabic-Indic digits too, and print them in the letter.
+_CPT = re.compile(r"(?:[0-9]{5}|[0-9]{4}[FTU])\Z")
+_HCPCS = re.compile(r"[A-V][0-9]{4}\Z")
+_ICD_SHAPE = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?\Z")
+_NPI = re.compile(r"[0-9]{10}\Z")
 
 
 def normalize_service_code(raw: str) -> str:
+    """Trimmed and upper-cased. Check that the code is ASCII first: upper-casing maps some letters that are not
+    ASCII onto ASCII ones (the long s to S, the ligature fi to FI)."""
     return raw.strip().upper()
 
 
 def service_code_problem(code: str) -> str | None:
     """Return why ``code`` is not a CPT (Category I/II/III) or HCPCS Level II code, or None."""
-    if _CPT.match(code) or _HCPCS.match(code):
+    if code.isascii() and (_CPT.match(code) or _HCPCS.match(code)):
         return None
-    return "is not a CPT code (5 digits, or 4 digits and F/T/U) nor a HCPCS Level II code (letter A-V and 4 digits)"
+    return SERVICE_CODE_PROBLEM
+
+
+SERVICE_CODE_PROBLEM = (
+    "is not a CPT code (5 digits, or 4 digits and F/T/U) nor a HCPCS Level II code (letter A-V and 4 digits)"
+)
 
 
 def npi_problem(npi: str) -> str | None:
     """Check an NPI: 10 digits with a Luhn check digit over the prefix 80840 (CMS NPI standard)."""
-    if not _NPI.match(npi):
+    if not (npi.isascii() and _NPI.match(npi)):
         return "must be 10 digits"
     digits = [int(d) for d in "80840" + npi]
     total = 0
@@ -97,7 +105,7 @@ def _billable_index() -> _BillableIndex:
 
 def icd10_problem(code: str) -> str | None:
     """Return why a normalised ICD-10-CM code is not billable, or None when it is."""
-    if not _ICD_SHAPE.match(code):
+    if not (code.isascii() and _ICD_SHAPE.match(code)):
         return "is not shaped like an ICD-10-CM code (e.g. C41.4)"
     if code in _billable_index():
         return None

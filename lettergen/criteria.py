@@ -7,6 +7,8 @@ unknown, never false, so a missing chart note can make a verdict ``insufficient`
 
 from __future__ import annotations
 
+import difflib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -15,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from lettergen.case import Case, Fact
+from lettergen.case import Case, Fact, fact_field
 from lettergen.errors import CaseError
 from lettergen.kb import KnowledgeBase
 from lettergen.policies import (
@@ -298,8 +300,9 @@ def missing_facts(gating: list[tuple[Criterion, str]], facts: Facts) -> list[str
 def select_policies(case: Case, kb: KnowledgeBase, file: str = "case") -> dict[str, Policy]:
     """The policy that governs each requested code (payer overlay first, then default)."""
     if case.payer.policy and case.payer.policy not in kb.policy_sets():
+        # Not echoed: whatever was written there (a member id, say) is not a policy set, and may be patient data.
         known = ", ".join(s for s in kb.policy_sets() if s != "default") or "none"
-        raise CaseError(file, "payer.policy", f"unknown payer policy '{case.payer.policy}' (known: {known})")
+        raise CaseError(file, "payer.policy", f"is not a payer policy set on file (known: {known})")
     out: dict[str, Policy] = {}
     for i, s in enumerate(case.services):
         pol = kb.policy_for(s.code, case.payer.policy)
@@ -318,15 +321,36 @@ def check_facts(case: Case, kb: KnowledgeBase, file: str = "case") -> None:
     carry values of the declared type. A fact the codes requested do not read is kept as clinical history."""
     select_policies(case, kb, file)
     for fid, fact in case.facts.items():
-        where = f"facts.{fid}"
         if fid == AGE.id:
-            raise CaseError(file, where, "age is derived from patient.birth_date and the date of service; remove it")
+            raise CaseError(
+                file, "facts.age", "age is derived from patient.birth_date and the date of service; remove it"
+            )
         q = kb.questions.get(fid)
         if q is None:
-            raise CaseError(file, where, "unknown fact id; see 'lettergen init' or criteria/_vocabulary.yaml")
+            # The id is not named: an unknown key may be patient data (a member id put there). A declared id
+            # close to it is, as a suggestion.
+            close = difflib.get_close_matches(fid, list(kb.questions), n=1, cutoff=0.8)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise CaseError(
+                file,
+                fact_field(fid, list(case.facts), kb.questions),
+                f"unknown fact id; {hint}see 'lettergen init' or criteria/_vocabulary.yaml",
+            )
         problem = _type_problem(q, fact)
         if problem:
-            raise CaseError(file, where + ".value", problem)
+            raise CaseError(file, f"facts.{fid}.value", problem)
+    _check_ages(case, file)
+
+
+def _check_ages(case: Case, file: str) -> None:
+    """The derived age must lie in its declared range on every date it is counted to (a birth date after a date
+    of service, or one more than 130 years before it, is a typo)."""
+    days: list[tuple[str, date | None]] = [("patient.birth_date", case.letter.date or date.today())]
+    days += [(f"services[{i}].date_of_service", s.date_of_service) for i, s in enumerate(case.services)]
+    for where, day in days:
+        if day is not None and _out_of_range(age_on(case.patient.birth_date, day), AGE):
+            hint = "" if where == "patient.birth_date" else " (check patient.birth_date)"
+            raise CaseError(file, where, f"gives an age below {AGE.min:g} or above {AGE.max:g} years{hint}")
 
 
 def _type_problem(q: Question, fact: Fact) -> str | None:
@@ -337,7 +361,13 @@ def _type_problem(q: Question, fact: Fact) -> str | None:
         if isinstance(v, bool) or not isinstance(v, int | float):
             return f"must be a number{' in ' + q.unit if q.unit else ''}"
         if fact.unit and convert(1.0, fact.unit, q.unit) is None:
-            return f"unit '{fact.unit}' cannot be converted to '{q.unit}'"
+            # A unit lettergen knows is named; any other text is not (it may be patient data put there).
+            said = f"unit '{fact.unit}'" if fact.unit in _UNITS or fact.unit == q.unit else "the unit"
+            return f"{said} cannot be converted to '{q.unit}'"
+        if not _finite(v):
+            return "must be a finite number"
+        if _out_of_range(convert(float(v), fact.unit, q.unit), q):
+            return f"must be a number {q.range_text()}"
     if q.type == "choice" and v not in q.choices:
         return f"must be one of: {', '.join(q.choices)}"
     if q.type == "text" and not isinstance(v, str):
@@ -347,6 +377,18 @@ def _type_problem(q: Question, fact: Fact) -> str | None:
     if fact.unit and q.type != "number":
         return "only number facts carry a unit"
     return None
+
+
+def _finite(v: int | float) -> bool:
+    """A number a float can hold (a 4,000-digit integer cannot; nor can NaN or infinity be compared)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _out_of_range(v: float | None, q: Question) -> bool:
+    return v is None or not (q.min is None or q.min <= v) or not (q.max is None or v <= q.max)
 
 
 def decide(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> Decision:

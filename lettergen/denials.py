@@ -19,8 +19,8 @@ Category = Literal["not_medically_necessary", "experimental_investigational", "m
 CATEGORIES: tuple[str, ...] = get_args(Category)
 
 _FILE = Path(__file__).resolve().parent / "denial_codes.yaml"
-_CARC = re.compile(r"^(?:([A-Z]{2})-?)?([A-Z]?\d{1,3})$")
-_RARC = re.compile(r"^(M|N|MA)\d{1,3}$")
+_CARC = re.compile(r"(?:([A-Z]{2})-?)?([A-Z]?[0-9]{1,3})\Z")
+_RARC = re.compile(r"(M|N|MA)[0-9]{1,3}\Z")
 
 # Words in a payer's reason text that name the category, checked in this order when no code decides it.
 _REASON_WORDS: tuple[tuple[Category, re.Pattern[str]], ...] = (
@@ -49,6 +49,8 @@ def _table() -> dict[str, Any]:
 
 def lookup(code: str) -> CodeInfo | None:
     """The entry for a CARC (optionally with its group prefix, e.g. CO-50) or RARC; None when unknown."""
+    if not code.isascii():  # before upper-casing, which maps some letters that are not ASCII onto ASCII ones
+        return None
     code = code.strip().upper()
     table = _table()
     if _RARC.match(code) and code in table["rarc"]:
@@ -68,9 +70,16 @@ def lookup(code: str) -> CodeInfo | None:
 
 
 def code_problem(code: str) -> str | None:
-    """Why a denial code is not accepted, or None."""
+    """Why a denial code is not accepted, or None. The code is named only when it is shaped like one (a few
+    letters and at most three digits): anything else may be a member id or another patient identifier put in
+    the wrong field, and the message (stderr, a batch report, an HTTP answer) must not carry it."""
     if lookup(code) is None:
-        return f"'{code}' is not a known CARC (e.g. CO-50) or RARC (e.g. N115) code; see lettergen/denial_codes.yaml"
+        upper = code.strip().upper()
+        if code.isascii() and (_CARC.match(upper) or _RARC.match(upper)):
+            return (
+                f"'{upper}' is not a known CARC (e.g. CO-50) or RARC (e.g. N115) code; see lettergen/denial_codes.yaml"
+            )
+        return "is not shaped like a CARC (e.g. CO-50) or RARC (e.g. N115) code"
     return None
 
 

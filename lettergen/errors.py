@@ -54,6 +54,14 @@ def _rebuild(cls: type[LettergenError], state: dict[str, Any]) -> LettergenError
     return err
 
 
+def one_line(text: str) -> str:
+    """``text`` with every character that is not printable escaped (a newline, a control character, a bidi
+    override), so that a file or key name in a message stays one line and shows what it holds."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class InputError(LettergenError):
     """The user must fix an input file or a flag."""
 
@@ -67,7 +75,7 @@ class CaseError(InputError):
         self.file = file
         self.field = field
         self.problem = problem
-        where = f"{file}: {field}" if field else file
+        where = f"{one_line(file)}: {one_line(field)}" if field else one_line(file)
         super().__init__(f"{where}: {problem}")
 
 
@@ -83,7 +91,7 @@ class DataError(LettergenError):
     def __init__(self, file: str, field: str, problem: str) -> None:
         self.file = file
         self.field = field
-        where = f"{file}: {field}" if field else file
+        where = f"{one_line(file)}: {one_line(field)}" if field else one_line(file)
         super().__init__(f"{where}: {problem}")
 
 

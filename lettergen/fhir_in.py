@@ -30,6 +30,7 @@ denial              ClaimResponse: created = date; identifier[0].value = referen
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import date
 from typing import Any
 
@@ -74,13 +75,15 @@ class _Bundle:
             rtype = res.get("resourceType")
             if not isinstance(rtype, str) or not rtype:
                 self.fail(f"{loc}.resource.resourceType", "is required")
+            full = self.get(loc, entry, "fullUrl", str)
             loc = f"{loc} ({rtype})"
+            _string_keys(self, loc, res)
             self.resources.append((loc, res))
-            full = entry.get("fullUrl")
-            if isinstance(full, str):
+            if full:
                 self.by_ref[full] = (loc, res)
-            if isinstance(res.get("id"), str):
-                self.by_ref[f"{rtype}/{res['id']}"] = (loc, res)
+            rid = self.get(loc, res, "id", str)
+            if rid:
+                self.by_ref[f"{rtype}/{rid}"] = (loc, res)
 
     def fail(self, where: str, problem: str) -> Any:
         raise CaseError(self.file, where, problem)
@@ -122,6 +125,35 @@ class _Bundle:
                 self.fail(f"{loc}.{field}[{i}]", "must be an object")
         return value
 
+    def strings(self, loc: str, res: dict[str, Any], field: str) -> list[str]:
+        value = self.get(loc, res, field, list) or []
+        for i, v in enumerate(value):
+            if not isinstance(v, str):
+                self.fail(f"{loc}.{field}[{i}]", "must be a string")
+        return value
+
+    def codes(self, loc: str, cc: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
+        """(where, system, code) of each coding of a CodeableConcept, each typed."""
+        out = []
+        for i, c in enumerate(self.items(loc, cc, "coding")):
+            where = f"{loc}.coding[{i}]"
+            out.append((where, self.get(where, c, "system", str), self.get(where, c, "code", str)))
+        return out
+
+
+def _string_keys(b: _Bundle, loc: str, res: dict[str, Any]) -> None:
+    """Every key of a resource is a string, as JSON's are (a YAML file can write `7: x`)."""
+    stack: list[tuple[str, Any]] = [(loc, res)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if not isinstance(k, str):
+                    b.fail(where, "has a key that is not a string")
+                stack.append((f"{where}.{k}", v))
+        elif isinstance(node, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(node))
+
 
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
@@ -139,11 +171,9 @@ def _name(b: _Bundle, loc: str, res: dict[str, Any], required: bool = True) -> t
     n = names[0]
     nloc = f"{loc}.name[0]"
     text = b.get(nloc, n, "text", str)
-    given = b.get(nloc, n, "given", list) or []
+    given = b.strings(nloc, n, "given")
     family = b.get(nloc, n, "family", str)
-    suffix = b.get(nloc, n, "suffix", list) or []
-    if not all(isinstance(g, str) for g in [*given, *suffix]):
-        b.fail(nloc, "given and suffix must be lists of strings")
+    suffix = b.strings(nloc, n, "suffix")
     full = text or " ".join([*given, *([family] if family else [])]).strip()
     if not full:
         b.fail(nloc, "needs text, or given and family")
@@ -158,16 +188,16 @@ def _address(b: _Bundle, loc: str, res: dict[str, Any]) -> str | None:
     text = b.get(aloc, a, "text", str)
     if text:
         return str(text)
-    lines = b.get(aloc, a, "line", list) or []
+    lines = b.strings(aloc, a, "line")
     city, state, postal = (b.get(aloc, a, k, str) for k in ("city", "state", "postalCode"))
     tail = " ".join(x for x in (state, postal) if x)
-    parts = [*(str(x) for x in lines), *(x for x in (city, tail) if x)]
+    parts = [*lines, *(x for x in (city, tail) if x)]
     return ", ".join(parts) or None
 
 
 def _telecom(b: _Bundle, loc: str, res: dict[str, Any], system: str) -> str | None:
     for i, t in enumerate(b.items(loc, res, "telecom")):
-        if t.get("system") == system:
+        if b.get(f"{loc}.telecom[{i}]", t, "system", str) == system:
             return b.get(f"{loc}.telecom[{i}]", t, "value", str, required=True)  # type: ignore[no-any-return]
     return None
 
@@ -176,15 +206,15 @@ def _coding(b: _Bundle, loc: str, res: dict[str, Any], field: str, systems: tupl
     cc = b.get(loc, res, field, dict, required=True)
     codings = b.items(f"{loc}.{field}", cc, "coding")
     for i, c in enumerate(codings):
-        if c.get("system") in systems:
-            code = b.get(f"{loc}.{field}.coding[{i}]", c, "code", str, required=True)
-            return code, c.get("display") if isinstance(c.get("display"), str) else None
+        where = f"{loc}.{field}.coding[{i}]"
+        if b.get(where, c, "system", str) in systems:
+            return b.get(where, c, "code", str, required=True), b.get(where, c, "display", str)
     return b.fail(f"{loc}.{field}.coding", f"has no coding with system {' or '.join(systems)}"), None
 
 
 def _extension(b: _Bundle, loc: str, res: dict[str, Any], url: str, key: str = "valueString") -> str | None:
     for i, e in enumerate(b.items(loc, res, "extension")):
-        if e.get("url") == url:
+        if b.get(f"{loc}.extension[{i}]", e, "url", str) == url:
             return b.get(f"{loc}.extension[{i}]", e, key, str, required=True)  # type: ignore[no-any-return]
     return None
 
@@ -192,7 +222,7 @@ def _extension(b: _Bundle, loc: str, res: dict[str, Any], url: str, key: str = "
 def _fact(b: _Bundle, loc: str, obs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     fact_id, _ = _coding(b, loc, obs, "code", (FACTS_SYSTEM,))
     fact: dict[str, Any] = {}
-    value_keys = [k for k in obs if k.startswith("value")]
+    value_keys = [k for k in obs if isinstance(k, str) and k.startswith("value")]
     if len(value_keys) != 1:
         b.fail(f"{loc}.value[x]", "needs exactly one value (valueBoolean, valueQuantity, valueString, ...)")
     key = value_keys[0]
@@ -210,12 +240,12 @@ def _fact(b: _Bundle, loc: str, obs: dict[str, Any]) -> tuple[str, dict[str, Any
     elif key == "valueString":
         fact["value"] = b.get(loc, obs, key, str)
     elif key == "valueDateTime":
-        fact["value"] = _date(b, f"{loc}.{key}", b.get(loc, obs, key, str))
+        fact["value"] = _date(b, f"{loc}.{key}", b.get(loc, obs, key, str, required=True))
     elif key == "valueCodeableConcept":
-        cc = b.get(loc, obs, key, dict)
-        codings = b.items(f"{loc}.{key}", cc, "coding")
-        text = cc.get("text") or (codings[0].get("code") if codings else None)
-        if not isinstance(text, str):
+        cc = b.get(loc, obs, key, dict, required=True)
+        codings = b.codes(f"{loc}.{key}", cc)
+        text = b.get(f"{loc}.{key}", cc, "text", str) or (codings[0][2] if codings else None)
+        if not text:
             b.fail(f"{loc}.{key}", "needs text or a coding with a code")
         fact["value"] = text
     else:
@@ -250,7 +280,7 @@ def _provider(b: _Bundle, payer_loc: str | None) -> dict[str, Any]:
     name, suffix = _name(b, loc, pr)
     npi = None
     for i, ident in enumerate(b.items(loc, pr, "identifier")):
-        if ident.get("system") == NPI:
+        if b.get(f"{loc}.identifier[{i}]", ident, "system", str) == NPI:
             npi = b.get(f"{loc}.identifier[{i}]", ident, "value", str, required=True)
     if npi is None:
         b.fail(f"{loc}.identifier", f"needs an NPI (system {NPI})")
@@ -263,10 +293,12 @@ def _provider(b: _Bundle, payer_loc: str | None) -> dict[str, Any]:
         rloc, r = role
         specs = b.items(rloc, r, "specialty")
         if specs:
-            text = specs[0].get("text") or next(
-                (c.get("display") for c in specs[0].get("coding", []) if isinstance(c, dict)), None
-            )
-            if isinstance(text, str):
+            sloc = f"{rloc}.specialty[0]"
+            displays = [
+                b.get(f"{sloc}.coding[{i}]", c, "display", str) for i, c in enumerate(b.items(sloc, specs[0], "coding"))
+            ]
+            text = b.get(sloc, specs[0], "text", str) or next((d for d in displays if d), None)
+            if text:
                 provider["specialty"] = text
         if r.get("organization") is not None:
             org = b.resolve(rloc, r.get("organization"), "organization")
@@ -292,13 +324,13 @@ def _provider(b: _Bundle, payer_loc: str | None) -> dict[str, Any]:
     return provider
 
 
-def case_from_bundle(data: dict[str, Any], file: str) -> Case:
+def case_from_bundle(data: dict[str, Any], file: str, known_facts: Container[str] | None = None) -> Case:
     """Map a FHIR R4 Bundle onto a Case; errors name the entry, resource type and field."""
     b = _Bundle(data, file)
     origin: dict[str, str] = {}  # case field prefix -> where in the Bundle it came from
     ident = b.get("Bundle", data, "identifier", dict)
-    case_id = (ident or {}).get("value") or data.get("id")
-    if not isinstance(case_id, str):
+    case_id = (b.get("Bundle.identifier", ident, "value", str) if ident else None) or b.get("Bundle", data, "id", str)
+    if not case_id:
         b.fail("Bundle.identifier.value", "is required (the case id)")
 
     ploc, pat = b.one("Patient")  # type: ignore[misc]
@@ -321,8 +353,8 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
     if sub:
         patient["member_id"] = sub
     for i, cl in enumerate(b.items(cloc, cov, "class")):
-        codes = [c.get("code") for c in (cl.get("type") or {}).get("coding", []) if isinstance(c, dict)]
-        if "group" in codes:
+        cl_type = b.get(f"{cloc}.class[{i}]", cl, "type", dict) or {}
+        if "group" in [code for _, _, code in b.codes(f"{cloc}.class[{i}].type", cl_type)]:
             patient["group_number"] = b.get(f"{cloc}.class[{i}]", cl, "value", str, required=True)
     plan_type, _ = _coding(b, cloc, cov, "type", (PLAN_TYPE_SYSTEM,))
     payors = b.items(cloc, cov, "payor")
@@ -348,8 +380,7 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
     diagnoses: list[dict[str, Any]] = []
     for loc, cond in b.of_type("Condition"):
         code, display = _coding(b, loc, cond, "code", (ICD10CM,))
-        text = (cond.get("code") or {}).get("text")
-        desc = text if isinstance(text, str) else display
+        desc = b.get(f"{loc}.code", cond["code"], "text", str) or display
         origin[f"diagnoses[{len(diagnoses)}]"] = f"{loc}.code"
         diagnoses.append({"code": code, **({"description": desc} if desc else {})})
 
@@ -358,8 +389,9 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
         code, _ = _coding(b, loc, sr, "code", SERVICE_SYSTEMS)
         service: dict[str, Any] = {"code": code}
         sites = b.items(loc, sr, "bodySite")
-        if sites and isinstance(sites[0].get("text"), str):
-            service["site"] = sites[0]["text"]
+        site = b.get(f"{loc}.bodySite[0]", sites[0], "text", str) if sites else None
+        if site:
+            service["site"] = site
         side = _extension(b, loc, sr, EXT_LATERALITY, "valueCode")
         if side:
             service["laterality"] = side
@@ -376,15 +408,16 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
     facts: dict[str, Any] = {}
     for loc, obs in b.of_type("Observation"):
         fact_id, fact = _fact(b, loc, obs)
-        if fact_id in facts:
-            b.fail(f"{loc}.code", f"fact '{fact_id}' is given twice")
+        if fact_id in facts:  # the id is not named: it may be anything, a member id among them
+            b.fail(f"{loc}.code", f"gives the fact of {origin[f'facts.{fact_id}']} a second time")
         origin[f"facts.{fact_id}"] = loc
+        origin[f"facts (entry {len(facts) + 1})"] = loc  # how the case names a fact whose id is not declared
         facts[fact_id] = fact
 
     enclosures = []
     for loc, doc in b.of_type("DocumentReference"):
         doc_type = b.get(loc, doc, "type", dict) or {}
-        types = [c.get("system") for c in b.items(f"{loc}.type", doc_type, "coding")]
+        types = [system for _, system, _ in b.codes(f"{loc}.type", doc_type)]
         if LETTER_TYPE_SYSTEM in types:
             continue  # a letter lettergen wrote, not an enclosure
         desc = b.get(loc, doc, "description", str)
@@ -408,7 +441,7 @@ def case_from_bundle(data: dict[str, Any], file: str) -> Case:
         origin["denial"] = found[0]
         mapping["denial"] = _denial(b, *found)
     try:
-        return case_from_mapping(mapping, file)
+        return case_from_mapping(mapping, file, known_facts)
     except CaseError as exc:
         raise CaseError(file, _where(exc.field, origin), exc.problem) from None
 
@@ -428,16 +461,18 @@ def _denial(b: _Bundle, loc: str, cr: dict[str, Any]) -> dict[str, Any]:
     codes = []
     for i, adj in enumerate(b.items(loc, cr, "adjudication")):
         reason = b.get(f"{loc}.adjudication[{i}]", adj, "reason", dict) or {}
-        for j, c in enumerate(b.items(f"{loc}.adjudication[{i}].reason", reason, "coding")):
-            if c.get("system") == DENIAL_CODE_SYSTEM:
-                codes.append(b.get(f"{loc}.adjudication[{i}].reason.coding[{j}]", c, "code", str, required=True))
+        for where, system, code in b.codes(f"{loc}.adjudication[{i}].reason", reason):
+            if system == DENIAL_CODE_SYSTEM:
+                if code is None:
+                    b.fail(f"{where}.code", "is required")
+                codes.append(code)
     if codes:
         denial["codes"] = codes
     for i, ext in enumerate(b.items(loc, cr, "extension")):
-        if ext.get("url") != EXT_DENIAL:
+        if b.get(f"{loc}.extension[{i}]", ext, "url", str) != EXT_DENIAL:
             continue
         for j, sub in enumerate(b.items(f"{loc}.extension[{i}]", ext, "extension")):
-            key = sub.get("url")
+            key = b.get(f"{loc}.extension[{i}].extension[{j}]", sub, "url", str)
             if key in _DENIAL_EXTRAS:
                 denial[key] = b.get(f"{loc}.extension[{i}].extension[{j}]", sub, _DENIAL_EXTRAS[key],
                                     (int, bool, str), required=True)  # fmt: skip
@@ -447,7 +482,7 @@ def _denial(b: _Bundle, loc: str, cr: dict[str, Any]) -> dict[str, Any]:
 def _letter(b: _Bundle, data: dict[str, Any]) -> dict[str, Any]:
     meta = b.get("Bundle", data, "meta", dict) or {}
     for i, tag in enumerate(b.items("Bundle.meta", meta, "tag")):
-        if tag.get("system") == LETTER_TYPE_SYSTEM:
+        if b.get(f"Bundle.meta.tag[{i}]", tag, "system", str) == LETTER_TYPE_SYSTEM:
             return {"type": b.get(f"Bundle.meta.tag[{i}]", tag, "code", str, required=True)}
     return {}
 

@@ -373,6 +373,11 @@ def _item(q: Question) -> Resource:
         item["answerOption"] = [{"valueCoding": {"system": f"{FACTS_SYSTEM}/{q.id}", "code": c}} for c in q.choices]
     if q.unit:
         item["extension"] = [{"url": QUESTIONNAIRE_UNIT, "valueCoding": {"code": q.unit, "display": q.unit}}]
+    if q.min is not None and q.max is not None:  # the declared range (core extensions minValue, maxValue)
+        item.setdefault("extension", []).extend(
+            {"url": f"http://hl7.org/fhir/StructureDefinition/{name}", "valueDecimal": bound}
+            for name, bound in (("minValue", q.min), ("maxValue", q.max))
+        )
     if q.help:
         item["item"] = [
             {

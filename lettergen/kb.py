@@ -237,8 +237,11 @@ def _build(root: Path, files: dict[str, Path], raw: dict[str, bytes], hashes: di
             if q.id == AGE.id:
                 raise DataError(str(path), f"questions.{q.id}", "is derived from the birth date; do not declare it")
             prior = questions.get(q.id)
-            if prior is not None and (prior.type, prior.unit, prior.choices) != (q.type, q.unit, q.choices):
-                raise DataError(str(path), f"questions.{q.id}", "declared elsewhere with another type, unit or choices")
+            shape = (q.type, q.unit, q.choices, q.min, q.max)
+            if prior is not None and (prior.type, prior.unit, prior.choices, prior.min, prior.max) != shape:
+                raise DataError(
+                    str(path), f"questions.{q.id}", "declared elsewhere with another type, unit, choices or range"
+                )
             questions.setdefault(q.id, q)
         _check_policy(path, pol, sources)
         for code in pol.codes:
@@ -316,6 +319,9 @@ def _check_test_against_question(path: Path, where: str, rule: Any, pol: Policy)
             raise DataError(
                 str(path), where, f"compares '{rule.fact}' in '{rule.unit}' but the question asks '{q.unit}'"
             )
+        bounds = [b for b in (rule.gt, rule.ge, rule.lt, rule.le) if b is not None]
+        if bounds and q.min is not None and q.max is not None and not q.min <= bounds[0] <= q.max:
+            raise DataError(str(path), where, f"compares '{rule.fact}' with {bounds[0]:g}, outside its range")
         if rule.in_ is not None:
             bad = [c for c in rule.in_ if c not in q.choices]
             if bad:

@@ -28,6 +28,10 @@ class Question(Strict):
     unit: str | None = None
     choices: tuple[str, ...] = ()
     help: str | None = None
+    # The range an answer must lie in, in ``unit`` (a pain score 0 to 10): every number question declares it,
+    # so that no answer is infinite, not a number, or one no chart could hold.
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _choices_match_type(self) -> Question:
@@ -35,7 +39,19 @@ class Question(Strict):
             raise ValueError("a question has choices exactly when its type is 'choice'")
         if self.unit and self.type != "number":
             raise ValueError("only number questions carry a unit")
+        if self.type == "number":
+            if self.min is None or self.max is None:
+                raise ValueError("a number question declares its range: min and max (in its unit)")
+            if self.min > self.max:
+                raise ValueError("min is greater than max")
+        elif self.min is not None or self.max is not None:
+            raise ValueError("only number questions carry a range (min, max)")
         return self
+
+    def range_text(self) -> str:
+        """The declared range as a reader says it: ``from 0 to 10 points``."""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"from {self.min:g} to {self.max:g}{unit}"
 
 
 class FactTest(Strict):
@@ -271,6 +287,8 @@ AGE = Question(
     prompt="Patient's age in years on the date of service (derived from the birth date)",
     type="number",
     unit="years",
+    min=0,
+    max=130,
 )
 
 

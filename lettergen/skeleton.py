@@ -33,7 +33,7 @@ def _answer_hint(q: Question) -> str:
     if q.type == "bool":
         return "true or false"
     if q.type == "number":
-        return f"a number{' in ' + q.unit if q.unit else ''}"
+        return f"a number {q.range_text()}" if q.min is not None else f"a number{' in ' + q.unit if q.unit else ''}"
     if q.type == "choice":
         return "one of: " + ", ".join(q.choices)
     if q.type == "date":

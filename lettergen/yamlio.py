@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +69,45 @@ def _mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
 
 
 def _timestamp(loader: Any, node: Any) -> Any:
-    # An impossible date (2026-13-45) stays a string so that validation names its field.
+    # An impossible date (2026-13-45) stays a string so that validation names its field. A value that is not
+    # shaped like a timestamp at all can only carry an explicit tag (`!!timestamp nope`): PyYAML fails on it
+    # with an AttributeError; here it does not fit its tag, as `!!int seven` does not.
+    value = loader.construct_scalar(node)
+    if not _TIMESTAMP.match(value):
+        raise ValueError("not a timestamp")
     try:
         return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
     except ValueError:
-        return loader.construct_scalar(node)
+        return value
+
+
+# The longest number a case or data file may write, in characters. Longer ones are refused before they are
+# converted: a sexagesimal integer (YAML 1.1's `1:0:0:...`) costs quadratic time (a 1 MB one took 30 s),
+# a decimal one of more than 4300 digits is refused by Python itself, and no field takes such a number.
+MAX_NUMBER_CHARS = 100
+
+
+class _NumberTooLong(yaml.constructor.ConstructorError):
+    """A number literal longer than :data:`MAX_NUMBER_CHARS` (valid YAML, but no case holds one)."""
+
+
+def _scalar(construct: Any, longest: int | None = None) -> Any:
+    """A scalar constructor that refuses a value its tag does not fit with ValueError (PyYAML's own raise
+    IndexError for `!!int ""` and KeyError for `!!bool maybe`), and a number longer than ``longest``."""
+
+    def make(loader: Any, node: Any) -> Any:
+        if longest is not None and isinstance(node, _Scalar) and len(node.value) > longest:
+            raise _NumberTooLong(None, None, "", node.start_mark)
+        try:
+            return construct(loader, node)
+        except (IndexError, KeyError):
+            raise ValueError("the value does not fit its tag") from None
+
+    return make
+
+
+def _too_long(line: int) -> str:
+    return f"holds a number longer than {MAX_NUMBER_CHARS} characters (line {line})"
 
 
 assert not _StrictLoader.yaml_path_resolvers  # what the resolver shortcuts above rely on
@@ -83,6 +119,11 @@ _SEQ = _StrictLoader.DEFAULT_SEQUENCE_TAG
 
 _StrictLoader.add_constructor(_MAP, _mapping)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+_TIMESTAMP = yaml.constructor.SafeConstructor.timestamp_regexp  # what PyYAML's constructor matches
+for _tag, _longest in (("int", MAX_NUMBER_CHARS), ("float", MAX_NUMBER_CHARS), ("bool", None)):
+    _StrictLoader.add_constructor(
+        f"tag:yaml.org,2002:{_tag}", _scalar(_StrictLoader.yaml_constructors[f"tag:yaml.org,2002:{_tag}"], _longest)
+    )
 
 # -- the fast path ------------------------------------------------------------------------------------
 # PyYAML's C parser builds the node tree, but its resolver and constructor run in Python, one generic
@@ -165,22 +206,65 @@ def read_text(path: Path, error: Any) -> str:
 
 
 def read_bytes(path: Path, error: Any) -> bytes:
-    """A file's bytes, or ``error(file, field, problem)`` when it cannot be read."""
+    """A regular file's bytes, or ``error(file, field, problem)`` when it cannot be read.
+
+    Only a regular file is read (a symbolic link is followed to one): a FIFO would block until someone writes
+    to it, and a device such as ``/dev/zero`` never ends. The size cap is enforced while reading, so a file that
+    grows (or lies about its size, as those in /proc do) is read no further than one byte past it.
+    """
+    file = str(path)
     try:
-        raw = path.read_bytes()
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise error(file, "", _not_regular(path))
+        # O_NONBLOCK: a FIFO put in place since the stat opens at once (and is refused below) instead of hanging.
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+        )
     except FileNotFoundError:
-        raise error(str(path), "", "file not found") from None
+        raise error(file, "", "file not found") from None
     except IsADirectoryError:
-        raise error(str(path), "", "is a directory, not a file") from None
+        raise error(file, "", "is a directory, not a file") from None
     except OSError as exc:
-        raise error(str(path), "", f"cannot be read ({exc.strerror})") from None
-    return raw
+        raise error(file, "", f"cannot be read ({exc.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(file, "", _not_regular(path))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_BYTES:
+            raise error(file, "", _too_large())
+        return b"".join(chunks)
+    except OSError as exc:
+        raise error(file, "", f"cannot be read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _not_regular(path: Path) -> str:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = 0
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    return f"is {kind}, not a regular file"
+
+
+def _too_large() -> str:
+    return f"is larger than {MAX_BYTES // (1024 * 1024)} MB"
 
 
 def decode_text(raw: bytes, file: str, error: Any) -> str:
     """The UTF-8 text of a file's bytes (a BOM allowed), or ``error(file, field, problem)``."""
     if len(raw) > MAX_BYTES:
-        raise error(file, "", f"is larger than {MAX_BYTES // (1024 * 1024)} MB")
+        raise error(file, "", _too_large())
     if b"\x00" in raw:
         raise error(file, "", "is a binary file, not YAML or JSON")
     try:
@@ -195,9 +279,13 @@ def decode_text(raw: bytes, file: str, error: Any) -> str:
 def parse_mapping(text: str, file: str, error: Any, json_only: bool = False) -> dict[str, Any]:
     """Parse YAML (a superset of JSON) or JSON text whose top level must be a mapping."""
     try:
-        data = json.loads(text) if json_only else _fast_load(text)
+        data = _json_load(text) if json_only else _fast_load(text)
     except json.JSONDecodeError as exc:
         raise error(file, "", f"is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except _NotJson as exc:
+        raise error(file, "", str(exc)) from None
+    except _NumberTooLong as exc:
+        raise error(file, "", _too_long(exc.problem_mark.line + 1 if exc.problem_mark else 0)) from None
     except yaml.YAMLError as exc:
         if not isinstance(exc, yaml.constructor.ConstructorError) and _only_libyaml_refuses(text):
             raise error(file, "", "is nested too deeply") from None
@@ -213,6 +301,25 @@ def parse_mapping(text: str, file: str, error: Any, json_only: bool = False) -> 
         kind = "a list" if isinstance(data, list) else type(data).__name__
         raise error(file, "", f"must hold a mapping at the top level, not {kind}")
     return data
+
+
+class _NotJson(ValueError):
+    """A number the JSON parser accepts but a case may not hold: NaN, Infinity, or one of absurd length."""
+
+
+def _json_load(text: str) -> Any:
+    def number(kind: Any) -> Any:
+        def parse(literal: str) -> Any:
+            if len(literal) > MAX_NUMBER_CHARS:
+                raise _NotJson(_too_long(text.count("\n", 0, max(text.find(literal), 0)) + 1))
+            return kind(literal)
+
+        return parse
+
+    def constant(name: str) -> Any:
+        raise _NotJson(f"is not valid JSON ({name} is not a JSON number)")
+
+    return json.loads(text, parse_int=number(int), parse_float=number(float), parse_constant=constant)
 
 
 def _only_libyaml_refuses(text: str) -> bool:
@@ -253,9 +360,8 @@ def loc_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def first_error(exc: ValidationError) -> tuple[str, str]:
-    """The first error of a pydantic ValidationError as (field path, message), without the input value."""
-    err = exc.errors(include_url=False, include_input=False)[0]
+def describe_error(err: Any) -> tuple[tuple[Any, ...], str]:
+    """One error of a pydantic ValidationError (``errors(include_input=False)``) as (location, message)."""
     # Unions report one error per branch with the branch name in loc; keep the data path.
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
     msg = err["msg"]
@@ -263,4 +369,10 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
         msg = "unknown key (not part of the schema)"
     elif err["type"] == "missing":
         msg = "is required"
-    return loc_path(loc), msg.removeprefix("Value error, ")
+    return loc, msg.removeprefix("Value error, ")
+
+
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """The first error of a pydantic ValidationError as (field path, message), without the input value."""
+    loc, msg = describe_error(exc.errors(include_url=False, include_input=False)[0])
+    return loc_path(loc), msg

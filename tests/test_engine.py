@@ -13,8 +13,8 @@ from lettergen.policies import Question
 Q = {
     "a": Question(id="a", prompt="A?", type="bool"),
     "b": Question(id="b", prompt="B?", type="bool"),
-    "n": Question(id="n", prompt="Pain?", type="number", unit="points"),
-    "len": Question(id="len", prompt="Size?", type="number", unit="cm"),
+    "n": Question(id="n", prompt="Pain?", type="number", unit="points", min=0, max=10),
+    "len": Question(id="len", prompt="Size?", type="number", unit="cm", min=0, max=100),
     "site": Question(id="site", prompt="Site?", type="choice", choices=("skull_base", "sacrum")),
 }
 

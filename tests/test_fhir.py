@@ -104,7 +104,10 @@ def _entry(rtype: str, n: int = 0) -> Any:
         (_mut(("entry", _entry("Observation"), "valueBoolean"), _DELETE), "(Observation).value[x]"),
         (_mut(("entry", _entry("Observation"), "effectiveDateTime"), "last week"), "(Observation).effectiveDateTime"),
         (_mut(("entry", _entry("Observation"), "note"), [{"author": "x"}]), "(Observation).note[0].text"),
-        (_mut(("entry", _entry("Observation"), "code", "coding", 0, "code"), "no_such_fact"), "facts.no_such_fact"),
+        (
+            _mut(("entry", _entry("Observation"), "code", "coding", 0, "code"), "no_such_fact"),
+            "facts (entry 1): unknown fact id",
+        ),
     ],
 )
 def test_malformed_bundle_names_resource_and_field(mutate: Any, where: str, tmp_path: Path) -> None:

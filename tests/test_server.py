@@ -140,7 +140,8 @@ def _set(data: dict[str, Any], value: Any, *path: str | int) -> dict[str, Any]:
         (_without(_case(), "patient"), ["body", "patient"]),
         (_set(_case(), "1965-13-40", "patient", "birth_date"), ["body", "patient", "birth_date"]),
         (_set(_case(), [{"code": "NOPE"}], "services"), ["body", "services", 0, "code"]),
-        (_set(_case(), {"value": True}, "facts", "no_such_fact"), ["body", "facts", "no_such_fact"]),
+        # an unknown fact id is not echoed (it may be a member id put there): the fact is named by its position
+        (_set(_case(), {"value": True}, "facts", "no_such_fact"), ["body", "facts (entry 7)"]),
         (_set(_case(), "../../etc/passwd", "case_id"), ["body", "case_id"]),
         (_set(_case(), "/etc/passwd", "path"), ["body", "path"]),  # no file paths: an unknown key
         (_set(_bundle(), "not-a-date", "entry", 0, "resource", "birthDate"), ["body", "Bundle"]),
