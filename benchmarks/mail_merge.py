@@ -23,21 +23,27 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def templates(names: list[str]) -> dict[str, str]:
-    """Each example's drafted LMN as a Jinja template: the patient's identifiers become variables."""
+def templates(names: list[str]) -> list[str | None]:
+    """Each example's drafted LMN as a Jinja template, the patient's identifiers made variables; None for an
+    example lettergen drafts no LMN for (no code met: a batch skips it, and so does the merge)."""
     sys.path.insert(0, str(ROOT))
     from lettergen import api
+    from lettergen.errors import NothingToDraft
 
-    out = {}
+    out: list[str | None] = []
     for name in names:
         loaded = api.load_case(ROOT / "examples" / name)
-        d = api.draft(loaded, letter_type="lmn", letter_date=date(2026, 11, 21))
+        try:
+            d = api.draft(loaded, letter_type="lmn", letter_date=date(2026, 11, 21))
+        except NothingToDraft:
+            out.append(None)
+            continue
         p = loaded.case.patient
         text = d.text.replace("{", "{{ '{' }}")
         text = text.replace(p.name, "{{ patient.name }}").replace(p.birth_date.strftime("%m/%d/%Y"), "{{ dob }}")
         if p.member_id:
             text = text.replace(p.member_id, "{{ patient.member_id }}")
-        out[loaded.case.case_id] = text
+        out.append(text)
     return out
 
 
@@ -48,27 +54,32 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _merge(args: tuple[list[str], dict[str, str], str]) -> int:
+def _merge(args: tuple[list[tuple[str, int]], list[str | None], str]) -> int:
     files, sources, out = args
     env = jinja2.Environment(autoescape=False, keep_trailing_newline=True)
-    compiled = {k: env.from_string(v) for k, v in sources.items()}
-    first = next(iter(compiled.values()))
-    for name in files:
+    compiled = [env.from_string(s) if s is not None else None for s in sources]
+    done = 0
+    for name, which in files:
+        template = compiled[which]
+        if template is None:
+            continue
         data = yaml.safe_load(Path(name).read_text(encoding="utf-8"))
-        case_id = data["case_id"]
-        template = next((t for k, t in compiled.items() if case_id.startswith(k[:8])), first)
         dob = data["patient"]["birth_date"]
-        letter = template.render(patient=data["patient"], dob=dob.strftime("%m/%d/%Y") if hasattr(dob, "strftime") else dob)
-        base = Path(out) / f"{case_id}.lmn"
+        dob = dob.strftime("%m/%d/%Y") if hasattr(dob, "strftime") else dob
+        letter = template.render(patient=data["patient"], dob=dob)
+        base = Path(out) / f"{data['case_id']}.lmn"
         _write(base.with_suffix(".lmn.md"), letter.encode("utf-8"))
         _write(base.with_suffix(".lmn.ledger.json"), json.dumps(data, default=str, indent=2).encode("utf-8"))
         _write(base.with_suffix(".lmn.notes.md"), b"")
-    return len(files)
+        done += 1
+    return done
 
 
-def mail_merge(files: list[Path], out: Path, sources: dict[str, str], jobs: int = 2) -> dict[str, float]:
-    """Letters per second of the bare merge over ``files`` into ``out`` with ``jobs`` processes."""
-    shards = [[str(f) for f in files[i::jobs]] for i in range(jobs)]
+def mail_merge(files: list[Path], out: Path, sources: list[str | None], jobs: int = 2) -> dict[str, float]:
+    """Letters per second of the bare merge over ``files`` (file i made from example i mod len(sources)) into
+    ``out`` with ``jobs`` processes."""
+    indexed = [(str(f), i % len(sources)) for i, f in enumerate(files)]
+    shards = [indexed[i::jobs] for i in range(jobs)]
     t = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:
         done = sum(pool.map(_merge, [(s, sources, str(out)) for s in shards]))

@@ -12,6 +12,8 @@ it passes. :func:`judge` adds the validator's sentence rules on the unlocked tex
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lettergen.case import Case
 from lettergen.kb import KnowledgeBase
 from lettergen.lock import Vault
@@ -47,7 +49,7 @@ def judge(
         header_atoms = set(atoms(header_text(case)))
     out: set[str] = set()
     for s in sentences:
-        issues = _sentence_issues(s.model_copy(update={"text": text}), case, kb, header_atoms)
+        issues = _sentence_issues(replace(s, text=text), case, kb, header_atoms)
         if issues:
             draft = {(i.rule, i.message) for i in _sentence_issues(s, case, kb, header_atoms)}
             out.update(f"validator rule {i.rule}: {i.message}" for i in issues if (i.rule, i.message) not in draft)

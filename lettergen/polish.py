@@ -29,7 +29,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -455,10 +455,10 @@ class Polisher:
             if key is None or (found and key not in accepted):
                 new.append(s)
             elif key in accepted:
-                new.append(s.model_copy(update={"text": " ".join(accepted[key].split()), "origin": "polished"}))
+                new.append(replace(s, text=" ".join(accepted[key].split()), origin="polished"))
             else:
                 fell_back[s.id] = last[key][1] if key in last else [error or "not answered"]
-                new.append(s.model_copy(update={"origin": "fallback"}))
+                new.append(replace(s, origin="fallback"))
         polished, validation = _revert_invalid(
             letter, letter.model_copy(update={"sentences": new}), case, decision, kb, fell_back
         )
@@ -517,6 +517,6 @@ def _revert_invalid(
     for s in polished.sentences:
         if s.id in bad:
             fell_back[s.id] = bad[s.id]
-            s = one[s.id].model_copy(update={"origin": "fallback"})
+            s = replace(one[s.id], origin="fallback")
         out.append(s)
     return polished.model_copy(update={"sentences": out}), None

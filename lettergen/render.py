@@ -49,15 +49,20 @@ LETTER_TYPES: tuple[str, ...] = ("lmn", "appeal", "external_review", "peer_to_pe
 _BLANK_RUN = re.compile("\n\n\n+")
 
 
-class Sentence(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass(slots=True)
+class Sentence:
+    """One sentence of a letter, with what it rests on. A plain dataclass: a letter builds some sixty, and
+    what it is built from is the recorder's own typed values; a ledger read back is validated by pydantic
+    (which rejects unknown keys, below)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     id: str
     text: str
     kind: Literal["claim", "structural"]
-    claims: list[str] = []
-    citations: list[str] = []
-    facts: list[str] = []
+    claims: list[str] = field(default_factory=list)
+    citations: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
     origin: Literal["template", "polished", "fallback"] = "template"
 
 
@@ -139,7 +144,7 @@ class _Recorder:
                 numbers.append(n)
         text = _with_marker(claim.text, citation_marker(numbers)) if numbers else claim.text
         return self._add(
-            Sentence.model_construct(
+            Sentence(
                 id=claim.id,
                 text=text,
                 kind="claim",
@@ -153,7 +158,7 @@ class _Recorder:
     def structural(self, sid: str, content: Any) -> Markup | str:
         text = Markup(content).unescape() if self.fmt == "html" else str(content)
         return self._add(
-            Sentence.model_construct(
+            Sentence(
                 id=str(sid),
                 text=" ".join(text.split()),
                 kind="structural",
@@ -169,9 +174,7 @@ class _Recorder:
         text = content.unescape() if self.fmt == "html" and isinstance(content, Markup) else str(content)
         words = layout.heading_words(" ".join(text.split()), level)
         mark = self._add(
-            Sentence.model_construct(
-                id=str(sid), text=words, kind="structural", claims=[], citations=[], facts=[], origin="template"
-            )
+            Sentence(id=str(sid), text=words, kind="structural", claims=[], citations=[], facts=[], origin="template")
         )
         return layout.h_around(str(mark), level, len(words))
 

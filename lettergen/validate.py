@@ -334,13 +334,23 @@ _STATUS_OF = {"met": "Met", "not_met": "Not met", "unknown": "Not yet documented
 _OPEN_EXCLUSION = re.compile(r"^\s*Not yet ruled out\b", re.I)
 # Sentences that report what someone else said (the denial, its quoted reason) state no verdict of ours.
 _REPORTED = ("denial.", "header.", "reference.", "missing.", "enclosure.")
+# Every rule-7 pattern holds one of these words: a sentence without any (most findings) needs no search.
+_RULE7_LITERALS = ("meet", "necessary", "criteri", "support", "decided", "established", "documentation", "exclusion")
+
+
+def _summarises(sid: str) -> bool:
+    """Whether a drafted sentence states something about a code as a whole or a criterion's status; a finding
+    or chart fact under a criterion reports its source, and a policy's own words may speak of any patient."""
+    return sid.startswith(("verdict.", "summary.", "determination.", "request.", "scope.", "new.")) or (
+        sid.startswith("rationale.") and sid.endswith(".criterion")
+    )
 
 
 def _codes_of(s: Sentence, codes: list[str], default: list[str]) -> list[str]:
     parts = s.id.split(".")
     if len(parts) > 1 and parts[1] in codes:
         return [parts[1]]
-    named = [c for c in codes if re.search(rf"\b{re.escape(c)}\b", s.text)]
+    named = [c for c in codes if c in s.text and re.search(rf"\b{re.escape(c)}\b", s.text)]
     return named or default
 
 
@@ -350,20 +360,28 @@ def consistency_issues(
     """Rule 7: what the letter says of a code and its criteria agrees with the decision.
 
     A sentence speaks of the code its id names (``summary.20206``), else of the codes its text names,
-    else (a sentence a person added, "No exclusion applies.") of every code the letter argues. ``only``
-    limits the check to some of the letter's sentences (an edit's changed and new ones)."""
+    else (a sentence a person added, "No exclusion applies.") of every code the letter argues. The drafted
+    sentences checked are those that summarise (:func:`_summarises`); ``only`` names the sentences to check
+    instead, whatever their kind (an edit's changed and new ones)."""
     sentences = list(sentences)
     by_code = {s.code: s for s in decision.services}
     codes = list(by_code)
-    argued = [c for c in codes if any(s.id.split(".")[1:2] == [c] for s in sentences)]
+    named_in_ids = {s.id.split(".", 2)[1] for s in sentences if "." in s.id}
+    argued = [c for c in codes if c in named_in_ids]
     issues: list[Issue] = []
     for s in sentences if only is None else only:
-        if s.id.startswith(_REPORTED):
+        if s.id.startswith(_REPORTED) or (only is None and not _summarises(s.id)):
             continue
-        for code in _codes_of(s, codes, argued):
+        says: list[str] = []
+        clear = False
+        low = s.text.lower()
+        if any(w in low for w in _RULE7_LITERALS):
+            says = [v for v, rx in _SAYS_VERDICT.items() if rx.search(s.text)]
+            clear = _EXCLUSIONS_CLEAR.search(s.text) is not None
+        for code in _codes_of(s, codes, argued) if says or clear else ():
             sd = by_code[code]
-            for verdict, rx in _SAYS_VERDICT.items():
-                if verdict != sd.verdict and rx.search(s.text):
+            for verdict in says:
+                if verdict != sd.verdict:
                     issues.append(
                         Issue(
                             rule=7,
@@ -373,7 +391,7 @@ def consistency_issues(
                         )
                     )
             open_exclusions = [r.id for r in sd.criteria if r.kind == "exclusion" and r.status != "met"]
-            if open_exclusions and _EXCLUSIONS_CLEAR.search(s.text):
+            if open_exclusions and clear:
                 issues.append(
                     Issue(
                         rule=7,
@@ -429,10 +447,13 @@ _RULE6_HINTS = (
 )
 
 
+_RULE6_LITERALS = re.compile("|".join(re.escape(h) for h in _RULE6_HINTS))
+
+
 def _rule6_suspects(sentences: list[Sentence]) -> list[Sentence]:
     """The sentences that hold one of the literal triggers: a cheap necessary condition for either rule-6
     pattern to match (both are costly to search, and no shipped sentence needs them)."""
-    return [s for s in sentences if any(h in s.text.lower() for h in _RULE6_HINTS)]
+    return [s for s in sentences if _RULE6_LITERALS.search(s.text.lower())]
 
 
 def template_text_issues(sentences: Iterable[Sentence], case: Case) -> list[Issue]:

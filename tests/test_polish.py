@@ -8,6 +8,7 @@ import subprocess
 import sys
 import types
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -315,10 +316,7 @@ def test_the_safety_net_reverts_what_the_validator_rejects(edit: Any, reverted: 
     decision = api.check(loaded.case, kb)
     template = offline().letter
     target = next(s for s in template.sentences if s.kind == "claim" and s.facts)
-    changed = [
-        s.model_copy(update={"text": edit(s.text), "origin": "polished"}) if s.id == target.id else s
-        for s in template.sentences
-    ]
+    changed = [replace(s, text=edit(s.text), origin="polished") if s.id == target.id else s for s in template.sentences]
     fell_back: dict[str, list[str]] = {}
     out, verdict = _revert_invalid(
         template, template.model_copy(update={"sentences": changed}), loaded.case, decision, kb, fell_back

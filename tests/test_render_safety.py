@@ -39,9 +39,11 @@ def test_html_escapes(name: str) -> None:
 
 
 def test_recorded_sentences_are_valid_sentences() -> None:
+    from pydantic import TypeAdapter
+
     from lettergen.render import Sentence
 
+    adapter = TypeAdapter(Sentence)
     d = api.draft(api.load_case(CHORDOMA), fmt="md")
     for s in d.letter.sentences:
-        assert Sentence.model_validate(s.model_dump()) == s
-        assert s.model_dump_json() == Sentence.model_validate(s.model_dump()).model_dump_json()
+        assert adapter.validate_python(adapter.dump_python(s)) == s
