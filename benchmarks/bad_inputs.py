@@ -146,8 +146,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=0)
     args = parser.parse_args()
 
-    from lettergen import cli  # noqa: F401 - imported before the children fork
-    from lettergen.kb import load_kb
+    from lettergen.interfaces import cli  # noqa: F401 - imported before the children fork
+    from lettergen.knowledge.store import load_kb
 
     load_kb()
     cases = inputs()

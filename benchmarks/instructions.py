@@ -28,12 +28,12 @@ STAGES = ["batch", "pipeline", "letter", "yaml", "model", "check", "material", "
 
 def _stages() -> dict[str, Any]:
     from lettergen import api
-    from lettergen.case import case_from_mapping
-    from lettergen.claims import build_material
+    from lettergen.case.model import case_from_mapping
     from lettergen.errors import CaseError
-    from lettergen.kb import load_kb
-    from lettergen.render import render_letter
-    from lettergen.validate import validate_letter
+    from lettergen.knowledge.store import load_kb
+    from lettergen.letter.claims import build_material
+    from lettergen.letter.render import render_letter
+    from lettergen.validation.rules import validate_letter
     from lettergen.yamlio import parse_mapping
 
     kb, day, text = load_kb(), date(2026, 11, 21), CASE.read_text()
@@ -44,7 +44,7 @@ def _stages() -> dict[str, Any]:
     data = parse_mapping(text, str(CASE), CaseError)
 
     def batch_case() -> None:  # what a batch worker does for one case: read, parse, draft, write two files
-        from lettergen import batch
+        from lettergen.interfaces import batch
 
         if not files:  # made on the first call, which both counts include: it cancels out
             files.extend(_batch_files())
@@ -80,7 +80,7 @@ def _batch_files() -> list[str]:
     """Distinct copies of the case, and a batch worker's settings."""
     from run import make_cases  # benchmarks/run.py, beside this script
 
-    from lettergen import batch
+    from lettergen.interfaces import batch
 
     work = Path(tempfile.mkdtemp(prefix="lettergen-ir-batch-", dir=_SCRATCH))
     atexit.register(shutil.rmtree, work, True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lettergen import api
 from lettergen.errors import LettergenError
-from lettergen.polish import make_polisher, polish_many
+from lettergen.polish.polisher import make_polisher, polish_many
 
 ROOT = Path(__file__).resolve().parent.parent
 

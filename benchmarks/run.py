@@ -65,9 +65,9 @@ def latency(n: int = 2000) -> dict[str, float]:
     * ``template``: rendering the same letter's template alone.
     """
     from lettergen import api
-    from lettergen.claims import build_material
-    from lettergen.kb import load_kb
-    from lettergen.render import render_letter
+    from lettergen.knowledge.store import load_kb
+    from lettergen.letter.claims import build_material
+    from lettergen.letter.render import render_letter
 
     kb = load_kb()
     text = CASE.read_text()

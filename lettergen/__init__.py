@@ -56,10 +56,10 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Case": "lettergen.case",
-    "Decision": "lettergen.criteria",
-    "KnowledgeBase": "lettergen.kb",
-    "load_kb": "lettergen.kb",
+    "Case": "lettergen.case.model",
+    "Decision": "lettergen.decision.engine",
+    "KnowledgeBase": "lettergen.knowledge.store",
+    "load_kb": "lettergen.knowledge.store",
     "Draft": "lettergen.api",
     "LoadedCase": "lettergen.api",
     "Staged": "lettergen.api",
@@ -71,9 +71,9 @@ _LAZY = {
     "finish": "lettergen.api",
     "load_case": "lettergen.api",
     "validate_file": "lettergen.api",
-    "Ledger": "lettergen.ledger",
-    "Issue": "lettergen.validate",
-    "ValidationResult": "lettergen.validate",
+    "Ledger": "lettergen.provenance.ledger",
+    "Issue": "lettergen.validation.rules",
+    "ValidationResult": "lettergen.validation.rules",
     "CaseError": "lettergen.errors",
     "DataError": "lettergen.errors",
     "EnvironmentProblem": "lettergen.errors",
@@ -102,10 +102,10 @@ if TYPE_CHECKING:
         stage,
         validate_file,
     )
-    from lettergen.case import (
+    from lettergen.case.model import (
         Case,
     )
-    from lettergen.criteria import (
+    from lettergen.decision.engine import (
         Decision,
     )
     from lettergen.errors import (
@@ -122,14 +122,14 @@ if TYPE_CHECKING:
         UsageError,
         ValidationFailed,
     )
-    from lettergen.kb import (
+    from lettergen.knowledge.store import (
         KnowledgeBase,
         load_kb,
     )
-    from lettergen.ledger import (
+    from lettergen.provenance.ledger import (
         Ledger,
     )
-    from lettergen.validate import (
+    from lettergen.validation.rules import (
         Issue,
         ValidationResult,
     )

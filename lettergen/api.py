@@ -9,16 +9,16 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from lettergen.case import Case, parse_case
-from lettergen.criteria import Decision, check_facts, decide
+from lettergen.case.model import Case, parse_case
+from lettergen.decision.engine import Decision, check_facts, decide
 from lettergen.errors import CaseError, NothingToDraft, UsageError, ValidationFailed
-from lettergen.kb import KnowledgeBase, load_kb
+from lettergen.knowledge.store import KnowledgeBase, load_kb
 from lettergen.yamlio import read_text
 
 if TYPE_CHECKING:  # drafting modules load on first draft, so that `lettergen check` starts faster
-    from lettergen.ledger import Ledger, PolishRecord
-    from lettergen.render import Letter
-    from lettergen.validate import ValidationResult
+    from lettergen.letter.render import Letter
+    from lettergen.provenance.ledger import Ledger, PolishRecord
+    from lettergen.validation.rules import ValidationResult
 
 EXTENSIONS = {"md": "md", "txt": "txt", "html": "html", "pdf": "pdf", "docx": "docx", "fhir": "fhir.json"}
 
@@ -48,7 +48,7 @@ class Polished(NamedTuple):
 
 
 class Polish(Protocol):
-    """What :func:`draft` and :func:`finish` take as ``polish=``: lettergen.polish.Polisher, or a stand-in of
+    """What :func:`draft` and :func:`finish` take as ``polish=``: lettergen.polish.polisher.Polisher, or a stand-in of
     one's own (every polished sentence is still held to the validator by :func:`finish`)."""
 
     def polish(self, letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase) -> Polished: ...
@@ -74,7 +74,7 @@ def check(
     kb = kb or load_kb()
     decision = decide(case, kb, letter_date)
     if case.denial is not None:
-        from lettergen.deadlines import compute_deadline
+        from lettergen.decision.deadlines import compute_deadline
 
         deadline = compute_deadline(case, kb, letter_type=letter_type)
         decision = decision.model_copy(update={"deadline": deadline})
@@ -96,7 +96,7 @@ class Draft:
 
     @property
     def notes(self) -> str:
-        """The staff note (lettergen.notes): what the office needs and the payer must not read."""
+        """The staff note (lettergen.letter.notes): what the office needs and the payer must not read."""
         return self.ledger.staff_note
 
     def filenames(self) -> tuple[str, str]:
@@ -122,7 +122,7 @@ class Draft:
         letter_name, ledger_name = self.filenames()
         paths = (out_dir / letter_name, out_dir / ledger_name)
         from lettergen.files import write_outputs
-        from lettergen.ledger import ledger_json
+        from lettergen.provenance.ledger import ledger_json
 
         ledger = ledger_json(self.ledger).encode("utf-8")
         outputs = {
@@ -164,7 +164,7 @@ def draft(
 ) -> Draft:
     """Decide and draft one letter. With ``strict`` a letter that fails validation raises ValidationFailed.
 
-    ``redact_ledger`` stores hashes in place of the patient identifiers in the ledger (see lettergen.redact).
+    ``redact_ledger`` stores hashes in place of the patient identifiers in the ledger (see lettergen.provenance.redact).
     ``decision`` is :func:`check`'s answer for this case and letter, when the caller has it already (one
     decision, many letter types or formats); without it the case is decided here.
     """
@@ -200,11 +200,11 @@ def stage(
     """The first half of :func:`draft`: decide and render the template letter (no model, no I/O).
 
     Split out so that a polishing pool can render the next letters while the model answers the current
-    ones (lettergen.polish.polish_many)."""
-    from lettergen.appeals import APPEAL_TYPES, build_appeal
-    from lettergen.claims import build_material, code_word
-    from lettergen.notes import staff_note
-    from lettergen.render import render_letter
+    ones (lettergen.polish.polisher.polish_many)."""
+    from lettergen.letter.appeals import APPEAL_TYPES, build_appeal
+    from lettergen.letter.claims import build_material, code_word
+    from lettergen.letter.notes import staff_note
+    from lettergen.letter.render import render_letter
 
     if isinstance(loaded, Case):
         loaded = LoadedCase(case=loaded, sha256=_sha256(loaded.model_dump_json()), file="case")
@@ -239,8 +239,8 @@ def stage(
 
 def finish(staged: Staged, *, polish: Polish | None = None, strict: bool = True, redact_ledger: bool = False) -> Draft:
     """The second half of :func:`draft`: polish (when asked), validate, encode, and build the ledger."""
-    from lettergen.ledger import PolishRecord, build_ledger
-    from lettergen.validate import header_text, policy_names, validate_letter
+    from lettergen.provenance.ledger import PolishRecord, build_ledger
+    from lettergen.validation.rules import header_text, policy_names, validate_letter
 
     case, kb, decision, letter, fmt, when = (
         staged.loaded.case,
@@ -284,7 +284,7 @@ def finish(staged: Staged, *, polish: Polish | None = None, strict: bool = True,
     if fmt != render_format(fmt):
         ledger = ledger.model_copy(update={"format": fmt})
     if redact_ledger:
-        from lettergen.redact import redact_ledger as _redact
+        from lettergen.provenance.redact import redact_ledger as _redact
 
         ledger = _redact(ledger, case)
     return Draft(case=case, decision=decision, letter=letter, content=content, ledger=ledger, validation=validation)
@@ -293,7 +293,7 @@ def finish(staged: Staged, *, polish: Polish | None = None, strict: bool = True,
 def _encode(letter: Letter, fmt: str, case: Case, decision: Decision, kb: KnowledgeBase, when: date) -> bytes:
     if fmt in ("md", "txt"):
         return letter.text.encode("utf-8")
-    from lettergen import documents  # document formats: HTML page, PDF, DOCX, FHIR (extras imported lazily)
+    from lettergen.outputs import documents  # document formats: HTML page, PDF, DOCX, FHIR (extras imported lazily)
 
     return documents.encode(letter, fmt, case, decision, kb, when)
 
@@ -319,8 +319,8 @@ def _template_hashes(root: str, kb_hashes: dict[str, str]) -> dict[str, str]:
 
 def validate_file(letter_path: Path, ledger_path: Path) -> ValidationResult:
     """Re-check a letter (possibly edited by a person) against the ledger written with it."""
-    from lettergen.edits import validate_edited
-    from lettergen.ledger import read_ledger
+    from lettergen.provenance.ledger import read_ledger
+    from lettergen.validation.edits import validate_edited
 
     ledger = read_ledger(ledger_path)
     if not letter_path.name.endswith(f".{EXTENSIONS[ledger.format]}"):
@@ -334,7 +334,7 @@ def validate_file(letter_path: Path, ledger_path: Path) -> ValidationResult:
         raise UsageError(f"validate: a {ledger.format} letter cannot be edited; validate the md, txt, html or docx")
     try:
         if ledger.format == "docx":  # an editable Word letter: compare its paragraphs' text
-            from lettergen.docx_out import docx_text
+            from lettergen.outputs.docx_out import docx_text
 
             return validate_edited(docx_text(letter_path.read_bytes(), str(letter_path)), ledger)
         text = letter_path.read_text(encoding="utf-8")

@@ -20,7 +20,7 @@ CHORDOMA = EXAMPLES / "chordoma-gluteal-mass.yaml"
 # folder for the session that the tests' subprocesses inherit; a test that needs its own sets its own.
 _CACHE = tempfile.TemporaryDirectory(prefix="lettergen-test-cache-")
 os.environ["LETTERGEN_CACHE_DIR"] = _CACHE.name
-# ...and the redaction key lettergen makes on first use (lettergen.redact), which lives in the config folder.
+# ...and the redaction key lettergen makes on first use (lettergen.provenance.redact), which lives in the config folder.
 _CONFIG = tempfile.TemporaryDirectory(prefix="lettergen-test-config-")
 os.environ["XDG_CONFIG_HOME"] = _CONFIG.name
 for _var in ("LETTERGEN_REDACT_KEY", "LETTERGEN_REDACT_SALT"):
@@ -70,7 +70,7 @@ def set_path(data: Any, path: tuple[Any, ...], value: Any = None, delete: bool =
 
 def run_cli(*args: str) -> tuple[int, str, str]:
     """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    from lettergen.cli import app
+    from lettergen.interfaces.cli import app
 
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr

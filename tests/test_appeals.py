@@ -11,12 +11,12 @@ import yaml
 from conftest import EXAMPLES, run_cli
 
 from lettergen import api
-from lettergen.appeals import NothingToAppeal
-from lettergen.case import case_from_mapping
-from lettergen.denials import classify, lookup
+from lettergen.case.denials import classify, lookup
+from lettergen.case.model import case_from_mapping
 from lettergen.errors import CaseError
-from lettergen.layout import long_date
-from lettergen.validate import validate_letter
+from lettergen.letter.appeals import NothingToAppeal
+from lettergen.letter.layout import long_date
+from lettergen.validation.rules import validate_letter
 
 ERISA = EXAMPLES / "appeal-erisa-chordoma-biopsy.yaml"
 MEDICARE = EXAMPLES / "appeal-medicare-redetermination-sacral-biopsy.yaml"

@@ -106,7 +106,7 @@ def _fhir_top(path: tuple[Any, ...], value: Any) -> tuple[str, bytes]:
 
 def _appeal_bundle() -> dict[str, Any]:
     from lettergen import api
-    from lettergen.fhir_out import case_bundle
+    from lettergen.outputs.fhir_out import case_bundle
 
     data: dict[str, Any] = json.loads(
         json.dumps(case_bundle(api.load_case(EXAMPLES / "appeal-erisa-chordoma-biopsy.yaml").case))
@@ -545,7 +545,7 @@ def test_a_file_name_with_a_newline_gives_one_line(tmp_path: Path) -> None:
 
 
 def test_every_number_question_declares_its_range() -> None:
-    from lettergen.kb import load_kb
+    from lettergen.knowledge.store import load_kb
 
     numbers = [q for q in load_kb().questions.values() if q.type == "number"]
     assert numbers and all(q.min is not None and q.max is not None and q.min <= q.max for q in numbers)
@@ -564,7 +564,7 @@ def test_every_number_question_declares_its_range() -> None:
 )
 def test_a_question_range_is_checked_at_load(tmp_path: Path, question: dict[str, Any], problem: str) -> None:
     from lettergen.errors import DataError
-    from lettergen.kb import load_kb
+    from lettergen.knowledge.store import load_kb
 
     root = tmp_path / "kb"
     (root / "criteria").mkdir(parents=True)
@@ -591,7 +591,7 @@ def test_init_states_the_range() -> None:
 
 def test_a_threshold_outside_the_range_fails_the_knowledge_base(tmp_path: Path) -> None:
     from lettergen.errors import DataError
-    from lettergen.kb import load_kb
+    from lettergen.knowledge.store import load_kb
 
     root = tmp_path / "kb"
     (root / "criteria").mkdir(parents=True)
@@ -610,7 +610,7 @@ def test_a_threshold_outside_the_range_fails_the_knowledge_base(tmp_path: Path) 
 
 def _bundles() -> list[dict[str, Any]]:
     from lettergen import api
-    from lettergen.fhir_out import case_bundle
+    from lettergen.outputs.fhir_out import case_bundle
 
     out = [FHIR]
     for name in ("appeal-erisa-chordoma-biopsy.yaml", "appeal-medicare-redetermination-sacral-biopsy.yaml",
@@ -681,9 +681,9 @@ def wrong_shapes(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(wrong_shapes())
 def test_wrong_shapes_raise_only_case_errors_naming_the_bundle(bundle: dict[str, Any]) -> None:
-    from lettergen.case import case_from_data
-    from lettergen.criteria import check_facts
-    from lettergen.kb import load_kb
+    from lettergen.case.model import case_from_data
+    from lettergen.decision.engine import check_facts
+    from lettergen.knowledge.store import load_kb
 
     try:
         case = case_from_data(bundle, "b.json")

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from conftest import CHORDOMA, EXAMPLES, run_cli
 
-from lettergen import api, batch
-from lettergen.batch import BatchOptions, CaseResult, run_batch
+from lettergen import api
 from lettergen.errors import OutputError
 from lettergen.files import CAN_SYNC_ALL
+from lettergen.interfaces import batch
+from lettergen.interfaces.batch import BatchOptions, CaseResult, run_batch
 
 DAY = date(2026, 11, 21)
 GOOD = ["chordoma-gluteal-mass.yaml", "biopsy-sacral-lesion.yaml", "proton-skull-base-chordoma.yaml"]
@@ -219,7 +220,7 @@ class _Tty(io.StringIO):
 
 @pytest.mark.parametrize(("stream", "drawn"), [(io.StringIO(), False), (_Tty(), True)])
 def test_progress_bar_only_on_a_terminal(stream: io.StringIO, drawn: bool) -> None:
-    from lettergen.batch_view import progress
+    from lettergen.interfaces.batch_view import progress
 
     pytest.importorskip("rich")
     with progress(2, stream) as tick:
@@ -355,7 +356,7 @@ def test_two_cases_filled_in_from_fresh_skeletons_are_not_both_kept(tmp_path: Pa
 
 KILLED_BATCH = """
 import os, signal, sys
-from lettergen.batch import run_batch
+from lettergen.interfaces.batch import run_batch
 seen = []
 def kill(r):
     seen.append(r)

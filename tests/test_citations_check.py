@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli
 
-from lettergen.kb import _load_kb
+from lettergen.knowledge.store import _load_kb
 
 SOURCE = """id: demo
 type: payer_policy

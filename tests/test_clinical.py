@@ -11,9 +11,9 @@ import yaml
 from conftest import CHORDOMA, EXAMPLES, ROOT, run_cli
 
 from lettergen import api
-from lettergen.case import case_from_mapping
+from lettergen.case.model import case_from_mapping
 from lettergen.errors import DataError
-from lettergen.kb import _load_kb
+from lettergen.knowledge.store import _load_kb
 
 CASES = EXAMPLES / "vignettes" / "cases"
 

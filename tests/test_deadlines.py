@@ -10,9 +10,9 @@ import yaml
 from conftest import CHORDOMA, run_cli
 
 from lettergen import api
-from lettergen.case import Case, case_from_mapping
-from lettergen.deadlines import add_months, all_citations, compute_deadline
-from lettergen.kb import load_kb
+from lettergen.case.model import Case, case_from_mapping
+from lettergen.decision.deadlines import add_months, all_citations, compute_deadline
+from lettergen.knowledge.store import load_kb
 
 BASE: dict[str, Any] = yaml.safe_load(CHORDOMA.read_text())
 

@@ -158,7 +158,7 @@ def test_deleting_the_only_support_of_a_criterion_is_an_error(tmp_path: Path) ->
     case = EXAMPLES / "biopsy-sacral-lesion.yaml"
     code, _, err = run_cli("draft", str(case), "--type", "lmn", "-o", str(tmp_path), "--date", "2026-11-21")
     assert code == 0, err
-    from lettergen.ledger import read_ledger
+    from lettergen.provenance.ledger import read_ledger
 
     ledger_path = next(tmp_path.glob("*.lmn.ledger.json"))
     ledger = read_ledger(ledger_path)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from lettergen.case import Case
-from lettergen.criteria import Facts, evaluate
-from lettergen.policies import Question
+from lettergen.case.model import Case
+from lettergen.decision.engine import Facts, evaluate
+from lettergen.knowledge.policies import Question
 
 Q = {
     "a": Question(id="a", prompt="A?", type="bool"),
@@ -37,7 +37,7 @@ def case_with(**facts: Any) -> Case:
 def rule(data: Any) -> Any:
     from pydantic import TypeAdapter
 
-    from lettergen.policies import Rule
+    from lettergen.knowledge.policies import Rule
 
     return TypeAdapter(Rule).validate_python(data)
 

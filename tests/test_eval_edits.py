@@ -12,8 +12,7 @@ import pytest
 from conftest import CHORDOMA, EXAMPLES, run_cli
 
 from lettergen import api
-from lettergen.edits import validate_edited
-from lettergen.eval_edits import (
+from lettergen.evals.edits import (
     HARMLESS_FILE,
     HARMLESS_TEXT,
     LIES,
@@ -22,6 +21,7 @@ from lettergen.eval_edits import (
     run_edits,
     saved_by_libreoffice,
 )
+from lettergen.validation.edits import validate_edited
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 
@@ -71,7 +71,7 @@ def test_the_chordoma_letter_validates_untouched_and_after_a_libreoffice_save(tm
     # and a lie in the saved document is still caught
     ledger_model = api.read_ledger(ledger) if hasattr(api, "read_ledger") else None
     if ledger_model is None:
-        from lettergen.ledger import read_ledger
+        from lettergen.provenance.ledger import read_ledger
 
         ledger_model = read_ledger(ledger)
     text = letter_text("docx", saved).replace("meets each", "misses each", 1)

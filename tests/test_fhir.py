@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lettergen import api
+from lettergen.case.fhir_in import FACTS_SYSTEM, case_from_bundle
 from lettergen.errors import CaseError, LettergenError
-from lettergen.fhir_in import FACTS_SYSTEM, case_from_bundle
 from tests.conftest import CHORDOMA, EXAMPLES, run_cli
 
 FHIR_EXAMPLE = EXAMPLES / "chordoma-gluteal-mass.fhir.json"
@@ -52,7 +52,7 @@ def test_fhir_example_validates_as_r4b_bundle() -> None:
 
 @pytest.mark.parametrize("example", sorted(p for p in EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_example_round_trips_through_a_bundle(example: Path) -> None:
-    from lettergen.fhir_out import case_bundle, validated
+    from lettergen.outputs.fhir_out import case_bundle, validated
 
     case = api.load_case(example).case
     bundle = json.loads(json.dumps(validated(case_bundle(case))))
@@ -189,7 +189,7 @@ def test_letter_bundle_provenance_names_case_and_sources(letter_bundle: dict[str
 
 
 def test_letter_bundle_carries_decision_per_service(letter_bundle: dict[str, Any]) -> None:
-    from lettergen.fhir_out import EXT_NECESSITY
+    from lettergen.outputs.fhir_out import EXT_NECESSITY
 
     found = {}
     for e in letter_bundle["entry"]:
@@ -206,7 +206,7 @@ def test_letter_bundle_carries_decision_per_service(letter_bundle: dict[str, Any
 
 
 def test_letter_bundle_ids_are_deterministic(letter_bundle: dict[str, Any]) -> None:
-    from lettergen.fhir_out import rid
+    from lettergen.outputs.fhir_out import rid
 
     assert letter_bundle["entry"][0]["resource"]["id"] == rid("chordoma-gluteal-001", "patient")
 
@@ -238,7 +238,7 @@ def test_init_format_fhir_is_a_valid_questionnaire(codes: list[str]) -> None:
     ],
 )
 def test_appeal_case_travels_as_a_claim_response(mutate: Any, fragment: str, tmp_path: Path) -> None:
-    from lettergen.fhir_out import case_bundle
+    from lettergen.outputs.fhir_out import case_bundle
 
     yaml_case = api.load_case(EXAMPLES / "appeal-erisa-chordoma-biopsy.yaml")
     bundle = json.loads(json.dumps(case_bundle(yaml_case.case)))

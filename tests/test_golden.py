@@ -10,7 +10,7 @@ import pytest
 from conftest import CHORDOMA, ROOT
 
 from lettergen import api
-from lettergen.ledger import ledger_json
+from lettergen.provenance.ledger import ledger_json
 
 GOLDEN = ROOT / "tests" / "golden"
 DATE = date(2026, 11, 21)

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lettergen import api
-from lettergen.case import parse_case
-from lettergen.criteria import decide
-from lettergen.guard import check
-from lettergen.kb import load_kb
-from lettergen.lock import Locker, is_prose, leaks
+from lettergen.case.model import parse_case
+from lettergen.decision.engine import decide
+from lettergen.knowledge.store import load_kb
+from lettergen.polish.guard import check
+from lettergen.polish.lock import Locker, is_prose, leaks
 from tests.conftest import CHORDOMA, EXAMPLES, run_cli
 
 DRAFT = "⟦T1⟧ does not meet the policy '⟦T2⟧' because treatment should start before biopsy ⟦T3⟧."

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lettergen import codes
-from lettergen.kb import load_kb
+from lettergen.case import codes
+from lettergen.knowledge.store import load_kb
 
 
 def test_store_has_no_integrity_errors() -> None:
@@ -111,7 +111,7 @@ def test_claims_built_once_per_knowledge_base_equal_fresh_ones(example: Path) ->
     # Claims from the knowledge base alone are memoised on it: a warm one builds the same material as a
     # knowledge base that has built nothing yet, and every letter gets its own lists.
     from lettergen import api
-    from lettergen.claims import build_material
+    from lettergen.letter.claims import build_material
 
     warm = load_kb()
     loaded = api.load_case(example, kb=warm)
@@ -128,7 +128,7 @@ def test_claims_built_once_per_knowledge_base_equal_fresh_ones(example: Path) ->
 
 def test_memo_is_not_pickled() -> None:
     kb = load_kb()
-    from lettergen.claims import finding_claim
+    from lettergen.letter.claims import finding_claim
 
     finding_claim(kb, next(iter(kb.citations)), "t")
     assert kb.memo

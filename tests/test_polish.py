@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-import lettergen.polish as polish_module
+import lettergen.polish.polisher as polish_module
 from lettergen import api
 from lettergen.errors import LettergenError
-from lettergen.polish import make_polisher, polish_many
+from lettergen.polish.polisher import make_polisher, polish_many
 from tests.conftest import CHORDOMA, ROOT, run_cli
 from tests.fake_llm import LIARS, FakeLLM
 
@@ -166,7 +166,7 @@ def test_a_corrupt_cache_entry_is_ignored_and_rewritten(
     first = polish(fake, tmp_path, "faithful")
     (entry,) = list(tmp_path.glob("polish/*/*.json"))
     entry.write_text("{not json", encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="lettergen.polish"):
+    with caplog.at_level(logging.WARNING, logger="lettergen.polish.polisher"):
         again = polish(fake, tmp_path, "faithful")
     assert "ignoring corrupt entry" in caplog.text
     assert again.ledger.polish.calls == 1 and again.text == first.text
@@ -256,11 +256,11 @@ def test_concurrency_bounds_requests_in_flight(route: str, through_gate: bool) -
 def test_offline_path_never_imports_litellm(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from lettergen.cli import app\n"
+        "from lettergen.interfaces.cli import app\n"
         "from typer.testing import CliRunner\n"
         f"r = CliRunner().invoke(app, ['draft', {str(CHORDOMA)!r}, '-o', {str(tmp_path)!r}])\n"
         "assert r.exit_code == 0, r.output\n"
-        "print('litellm' in sys.modules, 'lettergen.polish' in sys.modules)\n"
+        "print('litellm' in sys.modules, 'lettergen.polish.polisher' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "False"]
@@ -309,8 +309,8 @@ def test_polish_many_matches_drafting_one_by_one(fake: FakeLLM, tmp_path: Path) 
     ],
 )
 def test_the_safety_net_reverts_what_the_validator_rejects(edit: Any, reverted: bool) -> None:
-    from lettergen.polish import _revert_invalid
-    from lettergen.validate import validate_letter
+    from lettergen.polish.polisher import _revert_invalid
+    from lettergen.validation.rules import validate_letter
 
     loaded, kb = api.load_case(CHORDOMA), api.load_kb()
     decision = api.check(loaded.case, kb)
@@ -332,7 +332,7 @@ def test_the_safety_net_reverts_what_the_validator_rejects(edit: Any, reverted: 
 
 
 def test_a_polished_draft_carries_the_validation_of_its_own_letter(fake: FakeLLM, tmp_path: Path) -> None:
-    from lettergen.validate import validate_letter
+    from lettergen.validation.rules import validate_letter
 
     for behaviour in ("faithful", "liar-number"):
         d = polish(fake, tmp_path / behaviour, behaviour)

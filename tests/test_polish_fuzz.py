@@ -16,7 +16,7 @@ from lettergen import api
 from lettergen.errors import LettergenError
 from tests.conftest import CHORDOMA
 
-# Skip without the extra, but never import litellm here: lettergen.polish imports it with its remote
+# Skip without the extra, but never import litellm here: lettergen.polish.polisher imports it with its remote
 # cost-map lookup switched off, and a bare import would try the network.
 if importlib.util.find_spec("litellm") is None:
     pytest.skip("the llm extra is not installed", allow_module_level=True)
@@ -43,7 +43,7 @@ answers = st.one_of(
 
 @pytest.fixture(scope="module")
 def polisher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from lettergen.polish import make_polisher
+    from lettergen.polish.polisher import make_polisher
 
     pol = make_polisher("openai/fuzz", api_base="http://127.0.0.1:9", use_cache=False, timeout=1.0, attempts=1)
     yield pol

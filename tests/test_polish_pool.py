@@ -13,10 +13,10 @@ import pytest
 from conftest import CHORDOMA, EXAMPLES
 
 from lettergen import api
-from lettergen.batch import BatchOptions, run_batch
 from lettergen.errors import CaseError, DataError, LettergenError, MissingExtra, OutputError, ValidationFailed
-from lettergen.polish import Polisher, make_polisher, polish_many
-from lettergen.polish_pool import shared_polisher, split
+from lettergen.interfaces.batch import BatchOptions, run_batch
+from lettergen.polish.polisher import Polisher, make_polisher, polish_many
+from lettergen.polish.pool import shared_polisher, split
 from tests.fake_llm import FakeLLM
 
 DAY = date(2026, 11, 21)
@@ -134,7 +134,7 @@ def _defect(polisher: Any, items: Any, threads: int, options: Any, emit: Any) ->
 
 
 def _fail(polisher: Polisher, run_there: Any) -> tuple[list[Any], list[list[int]]]:
-    from lettergen.polish_pool import run_sharded
+    from lettergen.polish.pool import run_sharded
 
     here: list[list[int]] = []
 
@@ -155,7 +155,7 @@ def _sleep(polisher: Any, items: Any, threads: int, options: Any, emit: Any) -> 
 
 
 def test_an_interrupt_here_stops_the_workers_at_once(polisher: Polisher) -> None:
-    from lettergen.polish_pool import run_sharded
+    from lettergen.polish.pool import run_sharded
 
     def run_here(shard: Any, threads: int) -> list[Any]:
         raise KeyboardInterrupt
@@ -173,7 +173,7 @@ def test_an_interrupt_here_stops_the_workers_at_once(polisher: Polisher) -> None
 def test_a_shard_that_does_not_pickle_is_the_callers_error(polisher: Polisher) -> None:
     import pickle as pk
 
-    from lettergen.polish_pool import run_sharded
+    from lettergen.polish.pool import run_sharded
 
     items = [1, lambda: 2]  # the second item goes to the worker, and a lambda does not pickle
     with pytest.raises((pk.PicklingError, AttributeError)):

@@ -19,15 +19,15 @@ import pytest
 
 from lettergen import api
 from lettergen.errors import LettergenError
-from lettergen.render import LETTER_TYPES
+from lettergen.letter.render import LETTER_TYPES
 from tests.conftest import CHORDOMA, EXAMPLES, run_cli
 from tests.fake_llm import FakeLLM
 
-# Never import litellm here: lettergen.polish imports it with its remote cost-map lookup off.
+# Never import litellm here: lettergen.polish.polisher imports it with its remote cost-map lookup off.
 if importlib.util.find_spec("litellm") is None:
     pytest.skip("the llm extra is not installed", allow_module_level=True)
 
-from lettergen.polish import (
+from lettergen.polish.polisher import (
     MAX_TOKENS_CAP,
     PolishSettings,
     endpoint,

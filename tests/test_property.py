@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lettergen import api
 from lettergen.errors import LettergenError
-from lettergen.kb import load_kb
+from lettergen.knowledge.store import load_kb
 
 BASE: dict[str, Any] = yaml.safe_load(CHORDOMA.read_text())
 KB = load_kb()

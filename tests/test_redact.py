@@ -21,7 +21,7 @@ import pytest
 from conftest import CHORDOMA, ROOT, run_cli
 
 from lettergen import api
-from lettergen.redact import KEY_ENV, SALT_ENV, key_path, redaction_key, token
+from lettergen.provenance.redact import KEY_ENV, SALT_ENV, key_path, redaction_key, token
 
 LEDGER = "chordoma-gluteal-001.lmn.ledger.json"
 
@@ -89,7 +89,7 @@ def test_without_xdg_config_home_the_key_is_in_the_home_config(
 
 
 def test_processes_that_start_together_agree_on_one_key(config: Path) -> None:
-    code = "from lettergen.redact import redaction_key; print(redaction_key().decode())"
+    code = "from lettergen.provenance.redact import redaction_key; print(redaction_key().decode())"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env) for _ in range(4)

@@ -15,8 +15,8 @@ import yaml
 from conftest import CHORDOMA, ROOT, run_cli
 
 from lettergen import api
-from lettergen.case import Case
-from lettergen.redact import SALT_ENV, token
+from lettergen.case.model import Case
+from lettergen.provenance.redact import SALT_ENV, token
 
 HEAVY = ("litellm", "weasyprint", "fastapi", "uvicorn", "fhir", "docx", "rich", "simple_icd_10_cm", "pypdf")
 
@@ -45,7 +45,7 @@ def _py(code: str, tmp_path: Path, *, offline: bool = False) -> subprocess.Compl
 def test_offline_draft_imports_nothing_heavy(tmp_path: Path) -> None:
     code = f"""
 import sys
-from lettergen.cli import main
+from lettergen.interfaces.cli import main
 sys.argv = ["lettergen", "draft", {str(CHORDOMA)!r}, "-o", "out"]
 try:
     main()
@@ -74,7 +74,7 @@ def test_check_draft_validate_batch_with_sockets_disabled(tmp_path: Path) -> Non
     ]
     for args in steps:
         proc = _py(
-            f"import sys\nfrom lettergen.cli import main\nsys.argv = ['lettergen', *{args!r}]\nmain()",
+            f"import sys\nfrom lettergen.interfaces.cli import main\nsys.argv = ['lettergen', *{args!r}]\nmain()",
             tmp_path,
             offline=True,
         )
@@ -126,7 +126,7 @@ def test_unparseable_data_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_internal_error_shows_no_case_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    import lettergen.criteria as criteria
+    import lettergen.decision.engine as criteria
 
     case = api.load_case(CHORDOMA).case
 
@@ -145,11 +145,11 @@ def test_internal_error_shows_no_case_values(monkeypatch: pytest.MonkeyPatch) ->
 def test_internal_error_in_a_subprocess_prints_no_traceback(tmp_path: Path) -> None:
     code = f"""
 import sys
-import lettergen.criteria as c, lettergen.api as a
+import lettergen.decision.engine as c, lettergen.api as a
 def bug(case, kb):
     raise RuntimeError(case.patient.name)
 c.decide = a.decide = bug
-from lettergen.cli import main
+from lettergen.interfaces.cli import main
 sys.argv = ["lettergen", "check", {str(CHORDOMA)!r}]
 main()
 """

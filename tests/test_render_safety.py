@@ -41,7 +41,7 @@ def test_html_escapes(name: str) -> None:
 def test_recorded_sentences_are_valid_sentences() -> None:
     from pydantic import TypeAdapter
 
-    from lettergen.render import Sentence
+    from lettergen.letter.render import Sentence
 
     adapter = TypeAdapter(Sentence)
     d = api.draft(api.load_case(CHORDOMA), fmt="md")

@@ -6,9 +6,9 @@ import pytest
 from conftest import CHORDOMA
 
 from lettergen import api
-from lettergen.kb import load_kb
-from lettergen.render import Sentence
-from lettergen.validate import template_text_issues
+from lettergen.knowledge.store import load_kb
+from lettergen.letter.render import Sentence
+from lettergen.validation.rules import template_text_issues
 
 KB = load_kb()
 CASE = api.load_case(CHORDOMA, kb=KB).case

@@ -22,8 +22,8 @@ class _Server:
     """The app on uvicorn, with the connection protocol and limits `lettergen serve` uses."""
 
     def __init__(self, *, header_timeout: float = 10.0, limit_concurrency: int = 64, **kwargs: Any) -> None:
-        from lettergen.server import create_app
-        from lettergen.server_protocol import DeadlineH11Protocol
+        from lettergen.interfaces.server import create_app
+        from lettergen.interfaces.server_protocol import DeadlineH11Protocol
 
         config = uvicorn.Config(
             create_app(**kwargs),
@@ -226,7 +226,7 @@ def test_cors_off_by_default(origins: tuple[str, ...], allowed: bool) -> None:
 def test_serve_binds_loopback_by_default() -> None:
     import inspect
 
-    from lettergen import cli, server
+    from lettergen.interfaces import cli, server
 
     assert inspect.signature(server.serve).parameters["host"].default == "127.0.0.1"
     assert "127.0.0.1" in str(inspect.signature(cli.serve).parameters["host"].default)
@@ -388,7 +388,7 @@ def test_connections_past_the_cap_are_refused_at_once(strict_url: str) -> None:
 def test_serve_options_reach_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     import inspect
 
-    from lettergen import cli, server
+    from lettergen.interfaces import cli, server
     from tests.conftest import run_cli
 
     seen: dict[str, Any] = {}
@@ -398,8 +398,8 @@ def test_serve_options_reach_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, stderr = run_cli(*args, "--limit-concurrency", "9", "--cors-origin", "https://ehr.example")
     assert code == 0, stderr
     # the workers import the application factory by name; the connection protocol too
-    assert seen["app"] == "lettergen.server:app_from_env" and seen["factory"] is True
-    assert seen["http"] == "lettergen.server_protocol:DeadlineH11Protocol"
+    assert seen["app"] == "lettergen.interfaces.server:app_from_env" and seen["factory"] is True
+    assert seen["http"] == "lettergen.interfaces.server_protocol:DeadlineH11Protocol"
     assert (seen["workers"], seen["timeout_keep_alive"], seen["limit_concurrency"]) == (3, 2, 9)
     settings = server.settings_from_env()
     assert (settings.header_timeout, settings.body_timeout) == (4.0, 7.0)

@@ -1,4 +1,4 @@
-"""What the command line does before it parses its arguments (lettergen.startup)."""
+"""What the command line does before it parses its arguments (lettergen.interfaces.startup)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from conftest import CHORDOMA
 from test_reliability import spy_site
 from typer.testing import CliRunner
 
-from lettergen.cli import app
-from lettergen.startup import ONE_SHOT, app_for, collector_for
+from lettergen.interfaces.cli import app
+from lettergen.interfaces.startup import ONE_SHOT, app_for, collector_for
 
 ARGS = [
     ["check", str(CHORDOMA)],
@@ -82,7 +82,7 @@ def test_one_shot_commands_run_without_the_cyclic_collector(argv: list[str], col
 
 
 PLUGINS_OFF = f"""
-from lettergen.startup import plugins_off
+from lettergen.interfaces.startup import plugins_off
 plugins_off()
 from lettergen.api import check, load_case
 check(load_case({str(CHORDOMA)!r}).case)

@@ -14,13 +14,14 @@ import pytest
 import yaml
 from conftest import CHORDOMA, EXAMPLES, ROOT
 
-from lettergen import api, labels
-from lettergen.case import case_from_mapping
-from lettergen.documents import html_document
+from lettergen import api
+from lettergen.case.model import case_from_mapping
 from lettergen.errors import DataError, NothingToDraft, UsageError
-from lettergen.layout import CLOSE, OPEN
-from lettergen.lock import NOT_PROSE
-from lettergen.render import LETTER_TYPES, TEXT_FORMATS, Letter
+from lettergen.letter import labels
+from lettergen.letter.layout import CLOSE, OPEN
+from lettergen.letter.render import LETTER_TYPES, TEXT_FORMATS, Letter
+from lettergen.outputs.documents import html_document
+from lettergen.polish.lock import NOT_PROSE
 
 DAY = date(2026, 12, 1)
 LABELS: dict[str, list[str]] = yaml.safe_load((ROOT / "templates" / "labels.yaml").read_text())
@@ -42,7 +43,7 @@ def _allowed(letter_type: str, fmt: str) -> set[str]:
 
 def _leftover_words(text: str, fmt: str, allowed: set[str]) -> list[str]:
     """The words of a skeleton (or document) outside its placeholders that are not part of an allowed label,
-    found without lettergen.labels: tags and the head go, then every allowed label, longest first."""
+    found without lettergen.letter.labels: tags and the head go, then every allowed label, longest first."""
     text = re.sub(f"{OPEN}[^{CLOSE}]*{CLOSE}", "\n", text)
     if fmt == "html":
         text = re.sub(r"<head>.*?</head>", "\n", text, flags=re.S)

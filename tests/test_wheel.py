@@ -53,7 +53,7 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (work / "out" / "chordoma-gluteal-001.lmn.md").exists()
     # the data came from the wheel, not from the checkout
-    proc = run("-c", "import lettergen.kb as k; print(k.data_dir())")
+    proc = run("-c", "import lettergen.knowledge.store as k; print(k.data_dir())")
     assert proc.returncode == 0, proc.stderr
     where = proc.stdout.strip()
     assert str(fresh_site) in where and "_data" in where

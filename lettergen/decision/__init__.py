@@ -1,0 +1,1 @@
+"""The decision: the three-valued criteria engine (verdicts, missing facts, conflicts) and appeal deadlines."""

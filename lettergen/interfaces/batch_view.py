@@ -1,0 +1,64 @@
+"""What ``lettergen batch`` shows: a progress bar on a terminal (rich, imported only then) and a summary table."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import typer
+
+from lettergen.interfaces.batch import BatchSummary, CaseResult, summary_rows
+
+
+@contextlib.contextmanager
+def progress(total: int, stream: Any = None) -> Iterator[Callable[[CaseResult], None]]:
+    """Yield a per-result callback: a rich progress bar when ``stream`` (stderr) is a terminal, else nothing."""
+    stream = stream or sys.stderr
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        yield lambda _r: None
+        return
+    try:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    except ImportError:  # the bar is a nicety: without rich the batch runs quietly
+        yield lambda _r: None
+        return
+    bar = Progress(
+        TextColumn("drafting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeRemainingColumn(),
+        console=Console(file=stream),
+        transient=True,
+    )
+    task = bar.add_task("batch", total=total, failed=0)
+    failed = 0
+
+    def tick(r: CaseResult) -> None:
+        nonlocal failed
+        failed += r.status == "failed"
+        bar.update(task, advance=1, failed=failed)
+
+    with bar:
+        yield tick
+
+
+def print_summary(summary: BatchSummary) -> None:
+    from lettergen.interfaces.cli import echo  # standard output that fails to write is exit 3, as for every command
+
+    s = summary.status
+    echo(f"{summary.total} cases: {s['ok']} ok, {s['skipped']} skipped (up to date), {s['failed']} failed")
+    rows = summary_rows(summary)
+    if rows:
+        echo(f"{'code':<8} {'verdict':<13} {'cases':>6}")
+        for code, verdict, n in rows:
+            echo(f"{code:<8} {verdict:<13} {n:>6}")
+    for file, error in summary.failures:
+        typer.echo(f"failed: {error}" if error.startswith(file) else f"failed: {file}: {error}", err=True)
+    if s["failed"] > len(summary.failures):
+        typer.echo(f"... and {s['failed'] - len(summary.failures)} more failures (see the report)", err=True)
+    if summary.reports:
+        echo(f"report: {summary.reports[0]} and {summary.reports[1]}")

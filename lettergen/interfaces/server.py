@@ -1,0 +1,344 @@
+"""The HTTP service (extra ``server``): FastAPI on uvicorn, bound to 127.0.0.1 by default.
+
+Safety rules, each tested:
+
+- Request bodies are capped (``MAX_BODY`` bytes, 413 beyond it), whether or not Content-Length is sent, and
+  must arrive within ``body_timeout`` seconds of the headers (408 beyond it). The headers have a deadline too,
+  and open connections a cap (:mod:`lettergen.interfaces.server_protocol`); both are ``lettergen serve`` options.
+- A request carries the case itself (case JSON or a FHIR Bundle), never a path: no file is read or
+  written because of a request, and letters are returned in the response.
+- Templates are the shipped ones; request data reaches them only as values (sandboxed, escaped).
+  Letter type and format are checked against fixed lists before use.
+- CORS is off unless the operator names allowed origins (``lettergen serve --cors-origin``).
+- Bad input is 422 with the field path; errors never echo a request value: FastAPI's own validation errors
+  (a body that is not a JSON object, a query parameter off its list) keep their location, type and a plain
+  message, never the ``input`` they would otherwise carry (the whole case, for a body sent as text/plain).
+- No outbound call: requests are answered from the shipped knowledge base, offline (no model: the service
+  does not polish).
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the route annotations, which refer to
+# names local to create_app (the lazily imported Body and Query).
+import asyncio
+import base64
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from lettergen import __version__
+from lettergen.errors import MissingExtra
+
+MAX_BODY = 1_000_000
+BODY_TIMEOUT = 30.0  # seconds for a request's body to arrive, from its headers
+HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive (lettergen.interfaces.server_protocol)
+KEEP_ALIVE = 5  # seconds an idle connection is kept between requests
+LIMIT_CONCURRENCY = 64  # open connections and requests in progress, per worker; beyond, 503
+SETTINGS_ENV = "LETTERGEN_SERVE_SETTINGS"  # how `lettergen serve` hands its options to its worker processes
+LetterTypeParam = Literal["lmn", "appeal", "external_review", "peer_to_peer", "determination"]
+FormatParam = Literal["md", "txt", "html", "pdf", "docx", "fhir"]
+MEDIA = {
+    "md": "text/markdown; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "fhir": "application/fhir+json",
+}
+_BINARY = ("pdf", "docx")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What the application and its connections need to know of ``lettergen serve``'s options."""
+
+    cors_origins: tuple[str, ...] = ()
+    max_body: int = MAX_BODY
+    body_timeout: float = BODY_TIMEOUT
+    header_timeout: float = HEADER_TIMEOUT
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def settings_from_env() -> ServeSettings:
+    """The settings ``lettergen serve`` put in ``LETTERGEN_SERVE_SETTINGS`` (the defaults without it)."""
+    return _parse_settings(os.environ.get(SETTINGS_ENV, ""))
+
+
+@lru_cache(maxsize=4)
+def _parse_settings(raw: str) -> ServeSettings:
+    if not raw:
+        return ServeSettings()
+    data = json.loads(raw)
+    return ServeSettings(
+        cors_origins=tuple(data.get("cors_origins", ())),
+        max_body=int(data.get("max_body", MAX_BODY)),
+        body_timeout=float(data.get("body_timeout", BODY_TIMEOUT)),
+        header_timeout=float(data.get("header_timeout", HEADER_TIMEOUT)),
+    )
+
+
+def app_from_env() -> Any:
+    """The application factory uvicorn calls in each worker (``lettergen.interfaces.server:app_from_env``)."""
+    settings = settings_from_env()
+    return create_app(
+        cors_origins=settings.cors_origins, max_body=settings.max_body, body_timeout=settings.body_timeout
+    )
+
+
+class _BodyLimit:
+    """ASGI middleware: read the whole body first, refusing one over ``limit`` bytes with 413 (counting what
+    actually arrives) and one that has not arrived ``timeout`` seconds after the headers with 408; then hand
+    it to the application. A client sending a byte every half second no longer holds a connection open."""
+
+    def __init__(self, app: Any, limit: int, timeout: float = BODY_TIMEOUT) -> None:
+        self.app = app
+        self.limit = limit
+        self.timeout = timeout
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _refuse(send, 413, f"request body exceeds {self.limit} bytes")
+            return
+        # Read the whole body first (at most `limit` bytes, within `timeout` seconds), then replay it: a chunked
+        # upload that grows past the limit, or a body that trickles in, is refused before any handler sees it.
+        chunks: list[bytes] = []
+        seen = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                await _refuse(send, 408, f"request body not received within {self.timeout:g} seconds")
+                return
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await _refuse(send, 413, f"request body exceeds {self.limit} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(send: Any, status: int, detail: str) -> None:
+    """Answer before the body is read, and close: the rest of the body is not waited for."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _loc(field: str) -> list[str | int]:
+    out: list[str | int] = ["body"]
+    for part in field.replace("[", ".[").split("."):
+        if not part:
+            continue
+        out.append(int(part[1:-1]) if part.startswith("[") and part[1:-1].isdigit() else part)
+    return out
+
+
+def _plain_errors(errors: Any, json_body: bool) -> list[dict[str, Any]]:
+    """FastAPI's validation errors without the values they carry: location, type and a message that quotes
+    nothing of the request (a message that contains the value it refused is replaced by a generic one)."""
+    out: list[dict[str, Any]] = []
+    for e in errors:
+        loc = [p if isinstance(p, int) else str(p) for p in e.get("loc", ())]
+        kind = str(e.get("type", "value_error"))
+        msg = str(e.get("msg", "invalid value"))
+        value = e.get("input")
+        if loc[:1] == ["body"] and kind in ("dict_type", "model_attributes_type") and not json_body:
+            msg = "the body must be a JSON object, sent with content-type: application/json"
+        elif kind == "json_invalid":
+            msg, loc = "the body is not valid JSON", ["body"]  # the position in loc would locate a value
+        elif isinstance(value, str) and len(value) > 1 and value in msg:
+            msg = "invalid value"
+        out.append({"loc": loc, "msg": msg, "type": kind})
+    return out
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def create_app(
+    *, cors_origins: tuple[str, ...] = (), max_body: int = MAX_BODY, body_timeout: float = BODY_TIMEOUT
+) -> Any:
+    try:
+        from fastapi import Body, FastAPI, Query
+        from fastapi.exceptions import RequestValidationError
+        from fastapi.responses import JSONResponse
+    except ImportError:
+        raise MissingExtra("server", "lettergen serve") from None
+
+    from lettergen import api
+    from lettergen.case.model import case_from_data
+    from lettergen.decision.engine import check_facts
+    from lettergen.errors import CaseError, EnvironmentProblem, InputError, LettergenError, ValidationFailed
+    from lettergen.knowledge.store import load_kb
+    from lettergen.provenance.ledger import ledger_json, sha256_text
+
+    kb = load_kb()
+    app = FastAPI(
+        title="lettergen",
+        version=__version__,
+        description="Deterministic medical-necessity decisions and cited letters. Cases travel in the request "
+        "body (case JSON, contract v1, or a FHIR R4 Bundle); nothing is written to disk.",
+    )
+
+    def unprocessable(field: str, message: str, kind: str = "value_error") -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": [{"loc": _loc(field), "msg": message, "type": kind}]})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Any, exc: RequestValidationError) -> JSONResponse:
+        detail = _plain_errors(exc.errors(), _is_json(request.headers.get("content-type")))
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.exception_handler(LettergenError)
+    async def _lettergen_error(request: Any, exc: LettergenError) -> JSONResponse:
+        if isinstance(exc, CaseError):
+            return unprocessable(exc.field, exc.problem)
+        if isinstance(exc, ValidationFailed):
+            issues = [
+                {"loc": ["letter", i.sentence or ""], "msg": i.message, "type": f"rule_{i.rule}"}
+                for i in exc.issues
+                if getattr(i, "level", "error") == "error"
+            ]
+            return JSONResponse(status_code=422, content={"detail": issues or [{"loc": ["letter"], "msg": str(exc)}]})
+        if isinstance(exc, InputError):
+            return JSONResponse(status_code=422, content={"detail": [{"loc": ["query"], "msg": str(exc)}]})
+        if isinstance(exc, EnvironmentProblem):
+            return JSONResponse(status_code=503, content={"detail": str(exc)})
+        return JSONResponse(status_code=500, content={"detail": type(exc).__name__})
+
+    def load(body: dict[str, Any]) -> api.LoadedCase:
+        file = "request"
+        case = case_from_data(body, file)
+        check_facts(case, kb, file)
+        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return api.LoadedCase(case=case, sha256=sha256_text(canonical), file=file)
+
+    case_body = Body(
+        description="The case: lettergen case JSON (contract v1) or a FHIR R4 Bundle.",
+        examples=[{"case_id": "example-001", "patient": {"name": "...", "birth_date": "1965-03-14"}}],
+    )
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/v1/criteria")
+    def criteria() -> list[dict[str, Any]]:
+        return [p.summary() for p in kb.policies.values()]
+
+    @app.post("/v1/check")
+    def check(body: Annotated[dict[str, Any], case_body]) -> dict[str, Any]:
+        loaded = load(body)
+        return api.check(loaded.case, kb).model_dump(mode="json")
+
+    @app.post("/v1/draft")
+    def draft(
+        body: Annotated[dict[str, Any], case_body],
+        type: Annotated[LetterTypeParam | None, Query(description="Letter type (default: the case's).")] = None,
+        format: Annotated[FormatParam, Query(description="Letter format.")] = "md",
+        on: Annotated[
+            date | None, Query(alias="date", description="Letter date (default: the case's, else today).")
+        ] = None,
+        voice: Annotated[Literal["physician", "patient"], Query()] = "physician",
+    ) -> dict[str, Any]:
+        loaded = load(body)
+        result = api.draft(loaded, letter_type=type, fmt=format, letter_date=on, kb=kb, voice=voice)
+        letter_name, ledger_name = result.filenames()
+        binary = format in _BINARY
+        return {
+            "filename": letter_name,
+            "media_type": MEDIA[format],
+            "encoding": "base64" if binary else "utf-8",
+            "letter": base64.b64encode(result.content).decode("ascii") if binary else result.content.decode("utf-8"),
+            "ledger_filename": ledger_name,
+            "ledger": json.loads(ledger_json(result.ledger)),
+            "validation": result.validation.model_dump(mode="json"),
+        }
+
+    if cors_origins:  # off unless the operator opts in, origin by origin
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
+    app.add_middleware(_BodyLimit, limit=max_body, timeout=body_timeout)
+    return app
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    cors_origins: tuple[str, ...] = (),
+    *,
+    workers: int = 1,
+    header_timeout: float = HEADER_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
+    keep_alive: int = KEEP_ALIVE,
+    limit_concurrency: int = LIMIT_CONCURRENCY,
+    max_body: int = MAX_BODY,
+) -> None:
+    """Run the service with uvicorn: ``workers`` processes sharing the port, each building the application
+    from ``lettergen.interfaces.server:app_from_env`` with these settings (handed over in
+    ``LETTERGEN_SERVE_SETTINGS``)."""
+    from lettergen.errors import UsageError
+
+    for name, value in (("--header-timeout", header_timeout), ("--body-timeout", body_timeout)):
+        if not value > 0:
+            raise UsageError(f"{name}: must be more than 0 seconds")
+    if keep_alive < 1:
+        raise UsageError(f"--keep-alive: must be at least 1 second, not {keep_alive}")
+    if workers < 1:
+        raise UsageError(f"--workers: must be at least 1, not {workers}")
+    if limit_concurrency < 1:
+        raise UsageError(f"--limit-concurrency: must be at least 1, not {limit_concurrency}")
+    try:
+        import uvicorn
+
+        import lettergen.interfaces.server_protocol  # noqa: F401  (the extra's h11, before uvicorn is told of it)
+    except ImportError:
+        raise MissingExtra("server", "lettergen serve") from None
+    settings = ServeSettings(
+        cors_origins=cors_origins, max_body=max_body, body_timeout=body_timeout, header_timeout=header_timeout
+    )
+    os.environ[SETTINGS_ENV] = settings.to_env()  # read by this process and by each spawned worker
+    uvicorn.run(
+        "lettergen.interfaces.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http="lettergen.interfaces.server_protocol:DeadlineH11Protocol",
+        timeout_keep_alive=keep_alive,
+        limit_concurrency=limit_concurrency,
+        log_level="info",
+        server_header=False,
+        access_log=False,
+    )

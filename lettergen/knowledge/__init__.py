@@ -1,0 +1,3 @@
+"""The knowledge base: citations (sources and findings), policies (criteria files and payer overlays), the store
+and its integrity check.
+"""

@@ -1,0 +1,1 @@
+"""Outputs beyond text: the HTML document, PDF, DOCX and FHIR."""

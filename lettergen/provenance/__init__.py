@@ -1,0 +1,1 @@
+"""Provenance: the ledger written beside each letter, and redaction of the identifiers it holds."""
