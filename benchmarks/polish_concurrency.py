@@ -22,7 +22,8 @@ from pathlib import Path
 
 from lettergen import api
 from lettergen.errors import LettergenError
-from lettergen.polish.polisher import make_polisher, polish_many
+from lettergen.polish.polisher import make_polisher
+from lettergen.polish.pool import polish_many
 
 ROOT = Path(__file__).resolve().parent.parent
 

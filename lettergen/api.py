@@ -9,9 +9,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from lettergen.case.model import Case, parse_case
+from lettergen.case.load import parse_case
+from lettergen.case.model import Case
 from lettergen.decision.engine import Decision, check_facts, decide
 from lettergen.errors import CaseError, NothingToDraft, UsageError, ValidationFailed
+from lettergen.knowledge.citations import CitationIssue
 from lettergen.knowledge.store import KnowledgeBase, load_kb
 from lettergen.yamlio import read_text
 
@@ -134,6 +136,15 @@ class Draft:
         return paths
 
 
+def check_knowledge(kb: KnowledgeBase | None = None, today: date | None = None) -> list[CitationIssue]:
+    """The knowledge base's integrity findings (``lettergen citations check``), including the citations of
+    the appeal-deadline rules, which live in code rather than in the criteria files."""
+    from lettergen.decision.deadlines import all_citations
+
+    kb = kb or load_kb()
+    return kb.check(today or date.today(), {"lettergen/decision/deadlines.py": all_citations()})
+
+
 def resolve_date(case: Case, letter_date: date | None) -> date:
     return letter_date or case.letter.date or date.today()
 
@@ -200,7 +211,7 @@ def stage(
     """The first half of :func:`draft`: decide and render the template letter (no model, no I/O).
 
     Split out so that a polishing pool can render the next letters while the model answers the current
-    ones (lettergen.polish.polisher.polish_many)."""
+    ones (lettergen.polish.pool.polish_many)."""
     from lettergen.letter.appeals import APPEAL_TYPES, build_appeal
     from lettergen.letter.claims import build_material, code_word
     from lettergen.letter.notes import staff_note
@@ -336,10 +347,15 @@ def validate_file(letter_path: Path, ledger_path: Path) -> ValidationResult:
         if ledger.format == "docx":  # an editable Word letter: compare its paragraphs' text
             from lettergen.outputs.docx_out import docx_text
 
-            return validate_edited(docx_text(letter_path.read_bytes(), str(letter_path)), ledger)
-        text = letter_path.read_text(encoding="utf-8")
+            text = docx_text(letter_path.read_bytes(), str(letter_path))
+        else:
+            text = letter_path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CaseError(str(letter_path), "", "file not found") from None
     except (OSError, UnicodeDecodeError):
         raise CaseError(str(letter_path), "", "cannot be read as UTF-8 text") from None
-    return validate_edited(text, ledger)
+    if not ledger.redacted:
+        return validate_edited(text, ledger)
+    from lettergen.provenance.redact import pattern_for, unredact
+
+    return validate_edited(text, unredact(ledger, text), tokens=pattern_for)

@@ -681,7 +681,7 @@ def wrong_shapes(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(wrong_shapes())
 def test_wrong_shapes_raise_only_case_errors_naming_the_bundle(bundle: dict[str, Any]) -> None:
-    from lettergen.case.model import case_from_data
+    from lettergen.case.load import case_from_data
     from lettergen.decision.engine import check_facts
     from lettergen.knowledge.store import load_kb
 

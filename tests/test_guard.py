@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lettergen import api
-from lettergen.case.model import parse_case
+from lettergen.case.load import parse_case
 from lettergen.decision.engine import decide
 from lettergen.knowledge.store import load_kb
 from lettergen.polish.guard import check

@@ -14,7 +14,9 @@ from lettergen.knowledge.store import load_kb
 
 
 def test_store_has_no_integrity_errors() -> None:
-    issues = load_kb().check(date(2026, 11, 21))
+    from lettergen import api
+
+    issues = api.check_knowledge(load_kb(), date(2026, 11, 21))
     assert [i for i in issues if i.level == "error"] == []
 
 

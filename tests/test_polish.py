@@ -19,7 +19,8 @@ import yaml
 import lettergen.polish.polisher as polish_module
 from lettergen import api
 from lettergen.errors import LettergenError
-from lettergen.polish.polisher import make_polisher, polish_many
+from lettergen.polish.polisher import make_polisher
+from lettergen.polish.pool import polish_many
 from tests.conftest import CHORDOMA, ROOT, run_cli
 from tests.fake_llm import LIARS, FakeLLM
 

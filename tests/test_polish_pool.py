@@ -15,8 +15,8 @@ from conftest import CHORDOMA, EXAMPLES
 from lettergen import api
 from lettergen.errors import CaseError, DataError, LettergenError, MissingExtra, OutputError, ValidationFailed
 from lettergen.interfaces.batch import BatchOptions, run_batch
-from lettergen.polish.polisher import Polisher, make_polisher, polish_many
-from lettergen.polish.pool import shared_polisher, split
+from lettergen.polish.polisher import Polisher, make_polisher, shared_polisher
+from lettergen.polish.pool import polish_many, split, workers_for
 from tests.fake_llm import FakeLLM
 
 DAY = date(2026, 11, 21)
@@ -160,14 +160,14 @@ def test_an_interrupt_here_stops_the_workers_at_once(polisher: Polisher) -> None
     def run_here(shard: Any, threads: int) -> list[Any]:
         raise KeyboardInterrupt
 
-    workers = polisher.workers(1)
+    workers = workers_for(polisher, 1)
     with pytest.raises(KeyboardInterrupt):
         run_sharded([1, 2], polisher=polisher, processes=2, concurrency=2, options={}, run_here=run_here,
                     run_there=_sleep)  # fmt: skip
     import signal
 
     assert workers.procs[0].exitcode == -signal.SIGTERM  # stopped, not left to finish its minute
-    assert polisher._workers is None
+    assert polisher.workers is None
 
 
 def test_a_shard_that_does_not_pickle_is_the_callers_error(polisher: Polisher) -> None:
@@ -184,7 +184,7 @@ def test_a_shard_that_does_not_pickle_is_the_callers_error(polisher: Polisher) -
 def test_a_worker_defect_reaches_the_caller(polisher: Polisher) -> None:
     with pytest.raises(ZeroDivisionError, match="a defect in the worker"):
         _fail(polisher, _defect)
-    assert polisher._workers is not None  # the worker itself lives on, for the next call
+    assert polisher.workers is not None  # the worker itself lives on, for the next call
 
 
 @pytest.mark.parametrize(
@@ -199,4 +199,4 @@ def test_a_dead_worker_costs_only_its_pool(polisher: Polisher, run_there: Any, r
     out, here = _fail(polisher, run_there)
     assert out == [0, 10, 20, 30, 40, 50]  # every item, in order
     assert here == [[0, 2, 4], rerun]  # what the dead worker had not sent ran here instead
-    assert polisher._workers is None  # the broken pool was dropped; the next call starts a new one
+    assert polisher.workers is None  # the broken pool was dropped; the next call starts a new one

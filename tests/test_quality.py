@@ -26,3 +26,12 @@ def test_tool_passes(cmd: list[str]) -> None:
         [sys.executable, "-m", cmd[0], *cmd[1:]], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_the_layers_contract_holds() -> None:
+    # Each stage imports only the stages before it, and nothing offline imports litellm (pyproject.toml).
+    if importlib.util.find_spec("importlinter") is None:
+        pytest.skip("import-linter is not installed")
+    code = "import sys\nfrom importlinter.cli import lint_imports\nsys.exit(lint_imports())"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -11,7 +11,6 @@ import datetime as dt
 import re
 from collections.abc import Container
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -27,7 +26,7 @@ from pydantic import (
 from lettergen.case import codes, denials
 from lettergen.case.denials import Category as DenialCategory
 from lettergen.errors import CaseError, LettergenError
-from lettergen.yamlio import describe_error, loc_path, parse_mapping, read_text
+from lettergen.yamlio import describe_error, loc_path
 
 LetterType = Literal["lmn", "appeal", "external_review", "peer_to_peer", "determination"]
 PlanType = Literal["commercial", "erisa", "aca_individual", "medicare", "medicare_advantage", "medicaid"]
@@ -413,23 +412,3 @@ def _declared_facts() -> Container[str]:
         return load_kb().questions
     except LettergenError:  # a broken knowledge base: its own error comes with the next step
         return ()
-
-
-def parse_case(text: str, file: str, known_facts: Container[str] | None = None) -> Case:
-    """Parse case text (YAML, JSON, or a FHIR R4 Bundle) into a Case; errors name the file and field (a fact by
-    its id only when it is one of ``known_facts``, by default those the installed knowledge base declares)."""
-    data = parse_mapping(text, file, CaseError, json_only=file.lower().endswith(".json"))
-    return case_from_data(data, file, known_facts)
-
-
-def case_from_data(data: dict[str, Any], file: str, known_facts: Container[str] | None = None) -> Case:
-    """A parsed case file or request body: lettergen's case mapping, or a FHIR R4 Bundle."""
-    if data.get("resourceType") == "Bundle":
-        from lettergen.case.fhir_in import case_from_bundle  # only for FHIR input
-
-        return case_from_bundle(data, file, known_facts)
-    return case_from_mapping(data, file, known_facts)
-
-
-def read_case(path: Path) -> Case:
-    return parse_case(read_text(path, CaseError), str(path))

@@ -47,7 +47,7 @@ def progress(total: int, stream: Any = None) -> Iterator[Callable[[CaseResult], 
 
 
 def print_summary(summary: BatchSummary) -> None:
-    from lettergen.interfaces.cli import echo  # standard output that fails to write is exit 3, as for every command
+    from lettergen.interfaces._stdout import echo  # a failed write is exit 3, as for every command
 
     s = summary.status
     echo(f"{summary.total} cases: {s['ok']} ok, {s['skipped']} skipped (up to date), {s['failed']} failed")

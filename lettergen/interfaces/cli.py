@@ -7,7 +7,6 @@ standard output went away.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -20,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from lettergen.errors import LettergenError, OutputError, UsageError, one_line
+from lettergen.interfaces._stdout import echo, stdout_to_devnull
 
 app = typer.Typer(
     help="Medical-necessity decisions and cited letters, offline by default.",
@@ -61,7 +61,7 @@ def handled(fn: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except BrokenPipeError:  # the reader of stdout went away (`| head`): stop quietly, as Unix tools do
-            _stdout_to_devnull()  # so exit's flush cannot fail again
+            stdout_to_devnull()  # so exit's flush cannot fail again
             raise typer.Exit(141) from None  # 128 + SIGPIPE, what a shell reports for a tool killed by it
         except Exception as exc:  # a bug: say so without a traceback that could carry case data
             if os.environ.get("LETTERGEN_DEBUG"):
@@ -69,26 +69,6 @@ def handled(fn: F) -> F:
             raise _fail(f"internal error ({type(exc).__name__}); rerun with LETTERGEN_DEBUG=1 to see it", 1) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def echo(message: str = "", *, nl: bool = True) -> None:
-    """Print to standard output. A write that fails (a full disk, ``> /dev/full``, an I/O error) is an
-    OutputError: exit 3 with one line, where it used to be an internal error. A reader that went away
-    (BrokenPipeError) is left to :func:`handled`, which ends the command quietly with 141."""
-    try:
-        typer.echo(message, nl=nl)
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        _stdout_to_devnull()  # the text still buffered must not fail again when the process exits
-        raise OutputError(f"standard output: cannot write ({exc.strerror or type(exc).__name__})") from None
-
-
-def _stdout_to_devnull() -> None:
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, sys.stdout.fileno())
-        os.close(fd)
 
 
 def _echo_json(obj: Any) -> None:
@@ -282,9 +262,9 @@ def citations_show(
 @handled
 def citations_check(as_json: JsonOpt = False) -> None:
     """Check the store's integrity: errors fail (exit 1), warnings are listed."""
-    from lettergen.knowledge.store import load_kb
+    from lettergen import api
 
-    issues = load_kb().check(date.today())
+    issues = api.check_knowledge()
     errors = [i for i in issues if i.level == "error"]
     if as_json:
         _echo_json({"ok": not errors, "issues": [i.model_dump() for i in issues]})
@@ -549,6 +529,6 @@ def main() -> None:
     except SystemExit as exc:
         sys.exit(exc.code)
     except OSError as exc:  # click's own output (--help, a usage message) could not be written: as echo does
-        _stdout_to_devnull()
+        stdout_to_devnull()
         typer.echo(f"lettergen: standard output: cannot write ({exc.strerror or type(exc).__name__})", err=True)
         sys.exit(OutputError.exit_code)

@@ -23,20 +23,22 @@ import asyncio
 import base64
 import json
 import os
-from dataclasses import asdict, dataclass
 from datetime import date
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from lettergen import __version__
 from lettergen.errors import MissingExtra
+from lettergen.interfaces.serve_settings import (
+    BODY_TIMEOUT,
+    HEADER_TIMEOUT,
+    KEEP_ALIVE,
+    LIMIT_CONCURRENCY,
+    MAX_BODY,
+    SETTINGS_ENV,
+    ServeSettings,
+    settings_from_env,
+)
 
-MAX_BODY = 1_000_000
-BODY_TIMEOUT = 30.0  # seconds for a request's body to arrive, from its headers
-HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive (lettergen.interfaces.server_protocol)
-KEEP_ALIVE = 5  # seconds an idle connection is kept between requests
-LIMIT_CONCURRENCY = 64  # open connections and requests in progress, per worker; beyond, 503
-SETTINGS_ENV = "LETTERGEN_SERVE_SETTINGS"  # how `lettergen serve` hands its options to its worker processes
 LetterTypeParam = Literal["lmn", "appeal", "external_review", "peer_to_peer", "determination"]
 FormatParam = Literal["md", "txt", "html", "pdf", "docx", "fhir"]
 MEDIA = {
@@ -48,37 +50,6 @@ MEDIA = {
     "fhir": "application/fhir+json",
 }
 _BINARY = ("pdf", "docx")
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    """What the application and its connections need to know of ``lettergen serve``'s options."""
-
-    cors_origins: tuple[str, ...] = ()
-    max_body: int = MAX_BODY
-    body_timeout: float = BODY_TIMEOUT
-    header_timeout: float = HEADER_TIMEOUT
-
-    def to_env(self) -> str:
-        return json.dumps(asdict(self))
-
-
-def settings_from_env() -> ServeSettings:
-    """The settings ``lettergen serve`` put in ``LETTERGEN_SERVE_SETTINGS`` (the defaults without it)."""
-    return _parse_settings(os.environ.get(SETTINGS_ENV, ""))
-
-
-@lru_cache(maxsize=4)
-def _parse_settings(raw: str) -> ServeSettings:
-    if not raw:
-        return ServeSettings()
-    data = json.loads(raw)
-    return ServeSettings(
-        cors_origins=tuple(data.get("cors_origins", ())),
-        max_body=int(data.get("max_body", MAX_BODY)),
-        body_timeout=float(data.get("body_timeout", BODY_TIMEOUT)),
-        header_timeout=float(data.get("header_timeout", HEADER_TIMEOUT)),
-    )
 
 
 def app_from_env() -> Any:
@@ -195,7 +166,7 @@ def create_app(
         raise MissingExtra("server", "lettergen serve") from None
 
     from lettergen import api
-    from lettergen.case.model import case_from_data
+    from lettergen.case.load import case_from_data
     from lettergen.decision.engine import check_facts
     from lettergen.errors import CaseError, EnvironmentProblem, InputError, LettergenError, ValidationFailed
     from lettergen.knowledge.store import load_kb

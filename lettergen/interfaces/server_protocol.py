@@ -44,7 +44,7 @@ def header_timeout(config: Any) -> float:
     the one ``lettergen serve`` put in the environment for its workers, else the default."""
     value = getattr(config, "header_timeout", None)
     if value is None:
-        from lettergen.interfaces.server import settings_from_env
+        from lettergen.interfaces.serve_settings import settings_from_env
 
         value = settings_from_env().header_timeout
     return float(value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -139,8 +139,12 @@ class KnowledgeBase:
                             )
         return issues
 
-    def check(self, today: date) -> list[CitationIssue]:
-        """Integrity findings across the store; errors make ``citations check`` fail."""
+    def check(self, today: date, cited_elsewhere: Mapping[str, Iterable[str]] | None = None) -> list[CitationIssue]:
+        """Integrity findings across the store; errors make ``citations check`` fail.
+
+        ``cited_elsewhere`` names, by where they are cited (a module of the later stages, such as the appeal
+        deadlines), the citation ids cited outside the criteria files: each must resolve, and counts as cited.
+        """
         issues: list[CitationIssue] = []
         for src in self.sources.values():
             issues += check_source(src, today)
@@ -153,14 +157,11 @@ class KnowledgeBase:
                         CitationIssue(level="error", where=f"{pol.id}: {where}", problem=f"cites unknown '{cid}'")
                     )
         issues += self._secondary_beside_primary()
-        from lettergen.decision.deadlines import all_citations
-
-        for cid in all_citations():
-            cited.add(cid)
-            if not self.has_citation(cid):
-                issues.append(
-                    CitationIssue(level="error", where="lettergen/deadlines.py", problem=f"cites unknown '{cid}'")
-                )
+        for where, ids in (cited_elsewhere or {}).items():
+            for cid in ids:
+                cited.add(cid)
+                if not self.has_citation(cid):
+                    issues.append(CitationIssue(level="error", where=where, problem=f"cites unknown '{cid}'"))
         for src in self.sources.values():
             for f in src.findings:
                 if f"{src.id}.{f.id}" not in cited:

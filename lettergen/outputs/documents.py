@@ -7,8 +7,7 @@ HTML needs nothing beyond Jinja; the other formats import their optional library
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, time
+from datetime import date
 
 from markupsafe import Markup
 
@@ -18,28 +17,9 @@ from lettergen.decision.engine import Decision
 from lettergen.errors import UsageError
 from lettergen.knowledge.store import KnowledgeBase
 from lettergen.letter.render import Letter, _env, check_document, templates_dir
+from lettergen.outputs.metadata import letter_datetime, letter_title
 
 DOCUMENT_TEMPLATE = "_document.html.j2"
-
-TITLES = {
-    "lmn": "Letter of medical necessity",
-    "appeal": "Appeal",
-    "external_review": "Request for external review",
-    "peer_to_peer": "Peer-to-peer talking points",
-    "determination": "Medical necessity determination",
-}
-
-_SAFE = re.compile(r"[^A-Za-z0-9 ._,:-]")
-
-
-def letter_title(letter: Letter, case: Case) -> str:
-    # Only the letter type and the case id (a file-name-safe id): never a patient identifier.
-    return _SAFE.sub("", f"{TITLES.get(letter.type, letter.type)}: {case.case_id}")
-
-
-def letter_datetime(day: date) -> datetime:
-    """The fixed moment documents record as created and modified: midnight UTC of the letter date."""
-    return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
 def html_document(letter: Letter, case: Case, day: date) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from lettergen.case.model import Case
 from lettergen.errors import CaseError, MissingExtra
 from lettergen.letter.render import Letter
-from lettergen.outputs.documents import letter_datetime
+from lettergen.outputs.metadata import letter_datetime
 
 Run = tuple[str, bool]  # text, bold
 _WS = re.compile(r"\s+")

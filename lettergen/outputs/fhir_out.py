@@ -279,7 +279,7 @@ def _source_entity(kb: KnowledgeBase, src_id: str) -> Resource:
 
 
 def letter_bundle(letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase, day: date) -> Resource:
-    from lettergen.outputs.documents import TITLES, letter_datetime, letter_title
+    from lettergen.outputs.metadata import TITLES, letter_datetime, letter_title
 
     cid = case.case_id
     moment = letter_datetime(day).isoformat().replace("+00:00", "Z")

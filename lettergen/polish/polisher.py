@@ -44,10 +44,9 @@ from lettergen.files import cache_dir
 from lettergen.knowledge.store import KnowledgeBase
 from lettergen.letter.render import Letter, Sentence
 from lettergen.polish.cache import ResponseCache, cache_key
+from lettergen.polish.gate import GATE, gated_client
 from lettergen.polish.guard import judge
 from lettergen.polish.lock import MIN_WORDS, Locker, free_words, is_prose, leaks
-from lettergen.polish.pool import GATE, Workers, gated_client, shared_polisher
-from lettergen.polish.pool import polish_many as polish_many  # many letters: threads, processes
 from lettergen.polish.prompts import DEFAULT_PROMPT, Prompt, load_prompt
 from lettergen.provenance.ledger import PolishRecord
 from lettergen.validation.rules import ValidationResult, atoms, header_text, validate_letter
@@ -259,8 +258,9 @@ class Polisher:
         self._lt = import_litellm()
         root = settings.cache_dir or cache_dir()
         self._cache = ResponseCache(root) if settings.use_cache else None
-        self._workers: Workers | None = None
-        self._workers_lock = threading.Lock()
+        # Worker processes for many letters, started by lettergen.polish.pool and kept here until closed.
+        self.workers: Any = None
+        self.workers_lock = threading.Lock()
         # Whether this model's route sends its requests through the gated client (learned on the first call).
         self._gated_http = False
         # Whether the provider refused a JSON schema (learned on the first refusal; then a JSON object is asked).
@@ -271,22 +271,12 @@ class Polisher:
         # A polisher reaches a worker process as its settings; the worker builds (once) its own.
         return (shared_polisher, (self.settings,))
 
-    # -- worker processes (lettergen.polish.pool) ----------------------------------------------------
-    def workers(self, n: int) -> Workers:
-        """At least ``n`` worker processes for this polisher's settings, started once and kept."""
-        with self._workers_lock:
-            if self._workers is None or self._workers.n < n:
-                if self._workers is not None:
-                    self._workers.close()
-                self._workers = Workers(self.settings, n)
-            return self._workers
-
     def close_workers(self, wait: bool = True) -> None:
         """Stop this polisher's worker processes (``wait``: let them finish a shard first)."""
-        with self._workers_lock:
-            if self._workers is not None:
-                self._workers.close(wait)
-                self._workers = None
+        with self.workers_lock:
+            if self.workers is not None:
+                self.workers.close(wait)
+                self.workers = None
 
     # -- the one place that talks to the model ------------------------------------------------------
     def _transient(self, exc: BaseException) -> bool:
@@ -520,3 +510,14 @@ def _revert_invalid(
             s = replace(one[s.id], origin="fallback")
         out.append(s)
     return polished.model_copy(update={"sentences": out}), None
+
+
+_SHARED: dict[Any, Polisher] = {}
+
+
+def shared_polisher(settings: PolishSettings) -> Polisher:
+    """This process's polisher for these settings (a worker builds it once and keeps its HTTP client warm)."""
+    pol = _SHARED.get(settings)
+    if pol is None:
+        pol = _SHARED[settings] = Polisher(settings)
+    return pol

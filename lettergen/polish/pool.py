@@ -28,13 +28,14 @@ import contextlib
 import multiprocessing
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from lettergen.errors import LettergenError
+from lettergen.polish.gate import GATE
+from lettergen.polish.polisher import shared_polisher
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -47,74 +48,6 @@ if TYPE_CHECKING:
 Emit = Callable[[int, Any], None]  # (index in the shard, result): a result is ready
 Shard = Callable[[Any, Sequence[Any], int, dict[str, Any], Emit], None]  # a shard's work, in a worker
 RunHere = Callable[[Sequence[Any], int], list[Any]]  # a shard's work, here
-
-_SHARED: dict[Any, Polisher] = {}
-
-
-class _Gate(threading.local):
-    """This thread's share of the requests in flight, set by the thread that polishes a letter."""
-
-    slots: threading.Semaphore | None = None
-    held: bool = False  # the caller holds a slot around the whole model call (routes that bypass the gate)
-    seen: bool = False  # a request of this thread went through the GatedTransport
-    queued: float = 0.0  # seconds this thread has waited for a slot, in all (not waiting for the model)
-
-    @contextlib.contextmanager
-    def queue(self) -> Iterator[None]:
-        """Hold a slot (when ``slots`` is set), counting the wait for it in ``queued``."""
-        slots = self.slots
-        if slots is None:
-            yield
-            return
-        start = time.monotonic()
-        with slots:
-            self.queued += time.monotonic() - start
-            yield
-
-
-GATE = _Gate()
-
-
-def gated_client() -> Any:
-    """An httpx client, configured as litellm configures its own, whose requests wait for a slot."""
-    import httpx
-    from litellm.llms.custom_httpx.http_handler import get_ssl_configuration, http2_enabled
-
-    class GatedTransport(httpx.BaseTransport):
-        def __init__(self, inner: httpx.BaseTransport) -> None:
-            self.inner = inner
-
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            gate = GATE
-            gate.seen = True
-            if gate.slots is None or gate.held:
-                return self.inner.handle_request(request)
-            with gate.queue():
-                response = self.inner.handle_request(request)
-                try:
-                    response.read()  # the answer is in before the slot is given back
-                except BaseException:
-                    response.close()
-                    raise
-                return response
-
-        def close(self) -> None:
-            self.inner.close()
-
-    verify = get_ssl_configuration()
-    http2 = http2_enabled()
-    inner = httpx.HTTPTransport(verify=verify, http2=http2)
-    return httpx.Client(transport=GatedTransport(inner), verify=verify, http2=http2, follow_redirects=True)
-
-
-def shared_polisher(settings: PolishSettings) -> Polisher:
-    """This process's polisher for these settings (a worker builds it once and keeps its HTTP client warm)."""
-    from lettergen.polish.polisher import Polisher
-
-    pol = _SHARED.get(settings)
-    if pol is None:
-        pol = _SHARED[settings] = Polisher(settings)
-    return pol
 
 
 def run_threads(
@@ -321,6 +254,20 @@ class Workers:
             conn.close()
 
 
+def workers_for(polisher: Polisher, n: int) -> Workers:
+    """At least ``n`` worker processes for this polisher's settings, started once and kept on the polisher
+    (:meth:`Polisher.close_workers` stops them)."""
+    with polisher.workers_lock:
+        current = polisher.workers
+        if isinstance(current, Workers) and current.n >= n:
+            return current
+        if current is not None:
+            current.close()
+        started = Workers(polisher.settings, n)
+        polisher.workers = started
+        return started
+
+
 def split(total: int, parts: int) -> list[int]:
     """``total`` in ``parts`` shares that differ by at most one, each at least one."""
     return [max(1, total // parts + (1 if i < total % parts else 0)) for i in range(parts)]
@@ -347,7 +294,7 @@ def run_sharded(
     shards = [list(range(i, len(items), n)) for i in range(n)]
     parts = [[items[j] for j in idx] for idx in shards]
     shares = split(concurrency, n)
-    workers = polisher.workers(n - 1)
+    workers = workers_for(polisher, n - 1)
     there: list[tuple[dict[int, Any], BaseException | None]] = [({}, None)] * (n - 1)
 
     def collect(k: int) -> None:

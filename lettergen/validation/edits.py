@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import TYPE_CHECKING
 
 from lettergen.errors import LettergenError
 from lettergen.letter.render import Sentence
-from lettergen.provenance.ledger import Ledger
 from lettergen.validation.meaning import clinical_terms, compare, new_text_reasons
+
+if TYPE_CHECKING:  # the edit check reads a ledger's fields; the ledger's module is of a later stage
+    from lettergen.provenance.ledger import Ledger
 from lettergen.validation.rules import REQUIRED, Issue, ValidationResult, atoms, consistency_issues, necessity_issues
 
 # A sentence ends at . ! or ? before a capital, but not after an initial ("Sam R. Example") or a title.
@@ -117,7 +121,12 @@ def _label_stripper(letter_type: str) -> re.Pattern[str] | None:
     return re.compile(rf"^(?:{alts})(?:\s+|$)", re.I) if alts else None
 
 
-def _read(body: str, sentences: list[Sentence], redacted: bool, labels: re.Pattern[str] | None = None) -> _Reading:
+TokenPattern = Callable[[str], "re.Pattern[str] | None"]
+
+
+def _read(
+    body: str, sentences: list[Sentence], tokens: TokenPattern | None = None, labels: re.Pattern[str] | None = None
+) -> _Reading:
     missing: list[int] = []
     # Longest first, so a short sentence cannot eat part of a longer one. A sentence lies within one block,
     # but a block's own line break (an address typed on two lines) is still the same sentence: looked up
@@ -129,7 +138,7 @@ def _read(body: str, sentences: list[Sentence], redacted: bool, labels: re.Patte
             at = body.replace("\n", " ").find(needle)
         if at >= 0:
             body = body[:at] + f"\x00{i}\x00" + body[at + len(needle) :]
-        elif redacted and (hit := _redacted_match(sentences[i].text, body)) is not None:
+        elif tokens is not None and (hit := _token_match(tokens, sentences[i].text, body)) is not None:
             body = body[: hit[0]] + f"\x00{i}\x00" + body[hit[1] :]
         else:
             missing.append(i)
@@ -226,15 +235,14 @@ def _heads(group: str, present: set[str]) -> list[str]:
     )
 
 
-def validate_edited(letter_text: str, ledger: Ledger) -> ValidationResult:
-    if ledger.redacted:
-        from lettergen.provenance.redact import unredact
+def validate_edited(letter_text: str, ledger: Ledger, tokens: TokenPattern | None = None) -> ValidationResult:
+    """Check a person's edit of a letter against its ledger (see the module docstring).
 
-        ledger = unredact(ledger, letter_text)
+    A redacted ledger (``--redact-ledger``) holds hash tokens where the letter holds identifiers: the caller
+    puts back what it can (lettergen.provenance.redact.unredact) and passes ``tokens``, which gives for a
+    sentence still holding tokens the pattern its text must match in the letter."""
     sentences = ledger.sentences
-    reading = _read(
-        normalise(letter_text, ledger.format), sentences, ledger.redacted, _label_stripper(ledger.letter_type)
-    )
+    reading = _read(normalise(letter_text, ledger.format), sentences, tokens, _label_stripper(ledger.letter_type))
     issues: list[Issue] = []
     names = [sentences[i].text for i in range(len(sentences)) if sentences[i].id in _NAMES]
     names = [n for n in dict.fromkeys(names) if len(n) >= 3]
@@ -298,10 +306,7 @@ def validate_edited(letter_text: str, ledger: Ledger) -> ValidationResult:
     return ValidationResult(ok=not any(i.level == "error" for i in issues), checked=len(sentences), issues=issues)
 
 
-def _redacted_match(text: str, body: str) -> tuple[int, int] | None:
-    # A --redact-ledger ledger holds hash tokens where the letter holds identifiers.
-    from lettergen.provenance.redact import pattern_for
-
-    pat = pattern_for(text)
+def _token_match(tokens: TokenPattern, text: str, body: str) -> tuple[int, int] | None:
+    pat = tokens(text)
     m = pat.search(body) if pat is not None else None
     return (m.start(), m.end()) if m else None
