@@ -69,10 +69,12 @@ def set_path(data: Any, path: tuple[Any, ...], value: Any = None, delete: bool =
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    """Run the CLI in-process; returns (exit code, stdout, stderr). As ``lettergen`` itself does, only the
+    command named is built (lettergen.interfaces.startup.app_for)."""
     from lettergen.interfaces.cli import app
+    from lettergen.interfaces.startup import app_for
 
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(app_for(app, ["lettergen", *args]), list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -1,7 +1,8 @@
 """`lettergen eval edits`: the mutation suite of lies and harmless edits against `lettergen validate`.
 
 The whole suite over every example runs in CI (.ci/run); here it runs over two examples, one with a denial,
-so that every kind applies, and the LibreOffice round trip runs where LibreOffice is installed."""
+so that every kind applies, and the LibreOffice round trip runs on the chordoma letter where LibreOffice is
+installed."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("examples")
-    for name in ("biopsy-sacral-lesion.yaml", "appeal-erisa-chordoma-biopsy.yaml", "proton-skull-base-chordoma.yaml"):
+    for name in ("biopsy-sacral-lesion.yaml", "appeal-erisa-chordoma-biopsy.yaml"):
         shutil.copy(EXAMPLES / name, folder / name)
-    return run_edits(folder, round_trip=SOFFICE is not None)
+    return run_edits(folder, round_trip=False)  # the LibreOffice save: the test below, and the full CI run
 
 
 def test_at_least_fifteen_lies_and_six_harmless_kinds() -> None:
@@ -50,7 +51,7 @@ def test_every_lie_is_caught(report) -> None:  # type: ignore[no-untyped-def]
 
 def test_no_harmless_edit_is_flagged(report) -> None:  # type: ignore[no-untyped-def]
     for kind in report.harmless:
-        if kind.kind == ROUND_TRIP and SOFFICE is None:
+        if kind.kind == ROUND_TRIP:
             continue
         assert kind.applied, kind.kind
         assert kind.flagged == 0, (kind.kind, kind.misses[:2])

@@ -80,5 +80,5 @@ def test_ci_installs_from_the_lock_and_runs_the_readme_command() -> None:
     lines = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln and not ln.startswith("#")]
     assert any("--require-hashes -r requirements.lock" in ln for ln in lines)
     assert any("check_pth.py" in ln for ln in lines)
-    assert lines[-1] == ".venv/bin/python -m pytest"
-    assert ".venv/bin/python -m pytest" in (ROOT / "README.md").read_text()
+    assert lines[-1] == ".venv/bin/python -m pytest -n 2"
+    assert ".venv/bin/python -m pytest -n 2" in (ROOT / "README.md").read_text()
