@@ -17,31 +17,13 @@ except AttributeError:  # pragma: no cover
     _Base = yaml.SafeLoader
 
 
-_Scalar, _Mapping, _Sequence = yaml.nodes.ScalarNode, yaml.nodes.MappingNode, yaml.nodes.SequenceNode
-_IGNORE: dict[Any, None] = {}  # never written: its .get(node, index) answers None
+_Scalar, _Mapping = yaml.nodes.ScalarNode, yaml.nodes.MappingNode
 
 
 class _StrictLoader(_Base):  # type: ignore[misc]
-    """Safe loader that rejects duplicate keys (a silent overwrite hides a typo).
-
-    The C parser asks the resolver for the tag of every node. No path resolver is registered, so the
-    descend/ascend bookkeeping is a no-op, and a scalar's implicit resolvers are looked up once per first
-    character (PyYAML builds that list again for every scalar); the answers are the same.
-    """
-
-    # The C parser calls these two for every node. Built-in callables that ignore their arguments cost
-    # a fraction of a Python method's call (neither binds to the loader: built-ins are not descriptors).
-    descend_resolver = _IGNORE.get  # (node, index) -> None
-    ascend_resolver = tuple  # () -> ()
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is _Scalar:
-            if implicit[0]:
-                for tag, regexp in _IMPLICIT.get(value[:1], _WILDCARD):
-                    if regexp.match(value):
-                        return tag
-            return _STR
-        return super().resolve(kind, value, implicit)
+    """Safe loader that rejects duplicate keys (a silent overwrite hides a typo), keeps an impossible date a
+    string (so that validation names its field), and refuses a value its explicit tag does not fit or a
+    number longer than :data:`MAX_NUMBER_CHARS`."""
 
 
 def _key(key: Any, seen: Any, node: Any) -> Any:
@@ -110,13 +92,7 @@ def _too_long(line: int) -> str:
     return f"holds a number longer than {MAX_NUMBER_CHARS} characters (line {line})"
 
 
-assert not _StrictLoader.yaml_path_resolvers  # what the resolver shortcuts above rely on
-_WILDCARD = tuple(_StrictLoader.yaml_implicit_resolvers.get(None, []))
-_IMPLICIT = {k: tuple(v) + _WILDCARD for k, v in _StrictLoader.yaml_implicit_resolvers.items() if k is not None}
-_STR = _StrictLoader.DEFAULT_SCALAR_TAG  # PyYAML's names for the plain tags; a scalar's default is str
-_MAP = _StrictLoader.DEFAULT_MAPPING_TAG
-_SEQ = _StrictLoader.DEFAULT_SEQUENCE_TAG
-
+_MAP = "tag:yaml.org,2002:map"
 _StrictLoader.add_constructor(_MAP, _mapping)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 _TIMESTAMP = yaml.constructor.SafeConstructor.timestamp_regexp  # what PyYAML's constructor matches
@@ -124,78 +100,6 @@ for _tag, _longest in (("int", MAX_NUMBER_CHARS), ("float", MAX_NUMBER_CHARS), (
     _StrictLoader.add_constructor(
         f"tag:yaml.org,2002:{_tag}", _scalar(_StrictLoader.yaml_constructors[f"tag:yaml.org,2002:{_tag}"], _longest)
     )
-
-# -- the fast path ------------------------------------------------------------------------------------
-# PyYAML's C parser builds the node tree, but its resolver and constructor run in Python, one generic
-# dispatch per node: half the cost of a letter's case file. A case file is plain mappings, lists and
-# scalars, so _build constructs those directly and hands anything else (a tag of its own, a merge key, a
-# duplicate or unhashable key, a recursive alias, a scalar its constructor refuses) back to yaml.load,
-# which then gives exactly the result or error it always did. A property test holds the two equal.
-_SCALAR_TAGS = ("null", "bool", "int", "float", "timestamp", "binary")
-_SCALARS = {f"tag:yaml.org,2002:{t}": _StrictLoader.yaml_constructors[f"tag:yaml.org,2002:{t}"] for t in _SCALAR_TAGS}
-_BUSY = object()
-
-
-class _Unusual(Exception):
-    """Raised inside the fast path: this document needs PyYAML's own constructor."""
-
-
-def _build(node: Any, loader: Any, memo: dict[int, Any]) -> Any:
-    cls = node.__class__
-    if cls is _Scalar:
-        tag = node.tag
-        if tag == _STR:
-            return node.value
-        make = _SCALARS.get(tag)
-        if make is None:
-            raise _Unusual
-        return make(loader, node)
-    # An alias is the same node object again: build it once and share it, as PyYAML does (and as a
-    # "billion laughs" document needs, to stay linear); an alias inside its own anchor is recursive.
-    seen = memo.get(id(node))
-    if seen is not None:
-        if seen is _BUSY:
-            raise _Unusual
-        return seen
-    memo[id(node)] = _BUSY
-    out: Any
-    if cls is _Mapping and node.tag == _MAP:
-        out = {}
-        for key_node, value_node in node.value:
-            # Most keys and values are plain strings: taken here, without a call each.
-            if key_node.__class__ is _Scalar and key_node.tag == _STR:
-                key = key_node.value
-            else:
-                key = _build(key_node, loader, memo)
-            if key.__class__ not in (str, int) or key in out:  # anything else: PyYAML checks and names it
-                raise _Unusual
-            if value_node.__class__ is _Scalar and value_node.tag == _STR:
-                out[key] = value_node.value
-            else:
-                out[key] = _build(value_node, loader, memo)
-    elif cls is _Sequence and node.tag == _SEQ:
-        out = [_build(item, loader, memo) for item in node.value]
-    else:
-        raise _Unusual
-    memo[id(node)] = out
-    return out
-
-
-def _fast_load(text: str) -> Any:
-    """``yaml.load(text, Loader=_StrictLoader)``, the same value or the same error, in less time."""
-    loader = _StrictLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        try:
-            return _build(node, loader, {})
-        except (_Unusual, ValueError, TypeError, RecursionError, yaml.YAMLError):
-            pass
-    finally:
-        loader.dispose()
-    return yaml.load(text, Loader=_StrictLoader)
-
 
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -279,7 +183,7 @@ def decode_text(raw: bytes, file: str, error: Any) -> str:
 def parse_mapping(text: str, file: str, error: Any, json_only: bool = False) -> dict[str, Any]:
     """Parse YAML (a superset of JSON) or JSON text whose top level must be a mapping."""
     try:
-        data = _json_load(text) if json_only else _fast_load(text)
+        data = _json_load(text) if json_only else yaml.load(text, Loader=_StrictLoader)
     except json.JSONDecodeError as exc:
         raise error(file, "", f"is not valid JSON (line {exc.lineno}: {exc.msg})") from None
     except _NotJson as exc:
