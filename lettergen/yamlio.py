@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-try:  # the C loader is ~10x faster; fall back when libyaml is absent
+try:  # the C parser where PyYAML was built with libyaml; the pure-Python one otherwise
     _Base: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
     _Base = yaml.SafeLoader

@@ -48,9 +48,9 @@ def app_for(app: typer.Typer, argv: list[str]) -> typer.Typer:
     return one
 
 
-# Commands that do one thing and exit. The collector spent some 30 million instructions of ``check``'s
-# start-up tracing the objects of every import and model class, and a process that exits frees everything
-# anyway. The long runs (batch, serve, eval) keep it: their garbage must not pile up.
+# Commands that do one thing and exit. The collector would spend part of ``check``'s start-up tracing the
+# objects of every import and model class, and a process that exits frees everything anyway. The long runs
+# (batch, serve, eval) keep it: their garbage must not pile up.
 ONE_SHOT = frozenset({"check", "draft", "validate", "citations", "criteria", "codes", "init"})
 
 

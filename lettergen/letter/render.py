@@ -44,8 +44,8 @@ Format = Literal["md", "txt", "html"]
 TEXT_FORMATS: tuple[str, ...] = ("md", "txt", "html")
 LETTER_TYPES: tuple[str, ...] = ("lmn", "appeal", "external_review", "peer_to_peer", "determination")
 
-# Runs of three or more newlines, written with a literal prefix: the regex engine then looks for it with a
-# fast search, where "\n{3,}" tried the pattern at every character (40 us a letter, against 6).
+# Runs of three or more newlines, written with a literal prefix so that the regex engine searches for it
+# rather than trying the pattern at every character.
 _BLANK_RUN = re.compile("\n\n\n+")
 
 
