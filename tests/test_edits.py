@@ -221,3 +221,12 @@ def test_a_changed_figure_is_named_and_nothing_else(drafted: tuple[Path, Path]) 
     (line,) = [ln for ln in out.splitlines() if ln.startswith("error")]
     named = re.findall(r"'(?:num|date|code):([^']+)'", line)
     assert sorted(named) == ["130.4", "150.4"], line
+
+
+def test_a_new_line_in_the_identity_block_is_an_error(tmp_path: Path) -> None:
+    code, _, err = run_cli("draft", str(CHORDOMA), "--type", "lmn", "-o", str(tmp_path), "--date", "2026-11-21")
+    assert code == 0, err
+    letter = tmp_path / "chordoma-gluteal-001.lmn.md"
+    _edit(letter, "**Member ID:** XYZ000000000", "**Member ID:** XYZ000000000  \n**Member ID:** XYZ999")
+    rc, out, _ = run_cli("validate", str(letter), "--ledger", str(tmp_path / "chordoma-gluteal-001.lmn.ledger.json"))
+    assert rc == 1 and "Member ID:" in out and "identity" in out, out

@@ -105,6 +105,7 @@ class _Reading:
     edited: list[tuple[int, str]]  # ledger index, the text it became
     deleted: list[int]
     new: list[str]
+    new_fields: list[str]  # the field labels ("Patient:") that open a piece of new text
 
 
 def _label_stripper(letter_type: str) -> re.Pattern[str] | None:
@@ -114,11 +115,13 @@ def _label_stripper(letter_type: str) -> re.Pattern[str] | None:
     from lettergen.letter.render import LETTER_TYPES, templates_dir
 
     try:
-        words = load_labels(str(templates_dir()), LETTER_TYPES).allowed(letter_type, "md")
+        words = load_labels(str(templates_dir()), LETTER_TYPES).allowed(
+            letter_type, "txt"
+        )  # txt prints some labels in capitals: both spellings
     except LettergenError:  # a data folder without labels: every leftover is judged as text
         return None
     alts = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    return re.compile(rf"^(?:{alts})(?:\s+|$)", re.I) if alts else None
+    return re.compile(rf"^(?:{alts})(?:\s+|$)") if alts else None
 
 
 TokenPattern = Callable[[str], "re.Pattern[str] | None"]
@@ -146,12 +149,16 @@ def _read(
     # Leftover text, sentence by sentence, each remembering its block: a drafted sentence that itself holds
     # two ("...; 180 days. Counted from ...") is paired with as many consecutive pieces of one block.
     pieces: list[tuple[int, str]] = []
+    fields: dict[int, str] = {}  # piece -> the field label it opened with
     for b, block in enumerate(chunk_block for chunk in _MARK.split(body)[::2] for chunk_block in chunk.split("\n")):
         for p in _SPLIT.split(block):
             p = p.strip()
-            if labels is not None:
-                p = labels.sub("", p).strip()
+            m = labels.match(p) if labels is not None else None
+            if m:
+                p = p[m.end() :].strip()
             if p and re.search(r"[A-Za-z]{3,}|\d", p) and not _LIST_NUMBER.match(p):
+                if m and m.group(0).strip().endswith(":"):
+                    fields[len(pieces)] = m.group(0).strip()
                 pieces.append((b, p))
     spans: list[tuple[int, int]] = [(j, j + 1) for j in range(len(pieces))]
     lengths = {len(_SPLIT.split(sentences[i].text)) for i in missing} - {1}
@@ -183,6 +190,7 @@ def _read(
         edited=sorted(edited),
         deleted=[i for i in missing if i not in used_s],
         new=[p for j, p in enumerate(leftovers) if j not in used_p],
+        new_fields=[fields[j] for j in range(len(leftovers)) if j not in used_p and j in fields],
     )
 
 
@@ -293,6 +301,8 @@ def validate_edited(letter_text: str, ledger: Ledger, tokens: TokenPattern | Non
     for s in sentences:
         known.update(atoms(s.text))
         terms |= clinical_terms(s.text)
+    for label in reading.new_fields:
+        issues.append(Issue(rule=4, message=f"edit added a '{label}' line to the letter's identity block"))
     for text in reading.new:
         for reason in new_text_reasons(text, known, frozenset(terms)):
             issues.append(Issue(rule=2 if "source" in reason else 6, message=f"new text {reason}: '{text}'"))
