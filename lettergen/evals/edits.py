@@ -221,6 +221,11 @@ def _birth_date_changed(lt: Letter) -> list[Replace] | None:
     return [(dob, re.sub(r"\d(?=\D*$)", lambda m: str((int(m.group(0)) + 1) % 10), dob))]
 
 
+def _identity_line_added(lt: Letter) -> list[Replace] | None:
+    name = lt.text_of("header.patient")
+    return [(name, f"{name}\nMember ID: XYZ999")] if name else None
+
+
 def _new_sentence(text: Callable[[Letter], str | None]) -> Callable[[Letter], list[Replace] | None]:
     def edit(lt: Letter) -> list[Replace] | None:
         new = text(lt)
@@ -390,6 +395,7 @@ LIES: dict[str, Edit] = {
     "requested_code_changed": _header_code_changed,
     "patient_name_changed": _name_changed,
     "birth_date_changed": _birth_date_changed,
+    "identity_line_added": _identity_line_added,
     "necessity_for_unmet_code": _new_sentence(
         lambda lt: (
             f"The biopsy of {c} is also medically necessary and I request it now." if (c := _unmet_code(lt)) else None
