@@ -1,5 +1,4 @@
-"""Writing files whole or not at all, and where lettergen keeps its caches. No heavy imports: the
-knowledge-base cache uses this on the path of ``lettergen check``."""
+"""Writing files whole or not at all, and where the polish answers are cached."""
 
 from __future__ import annotations
 
@@ -15,45 +14,6 @@ def cache_dir() -> Path:
     """``LETTERGEN_CACHE_DIR``, or ``~/.cache/lettergen``."""
     env = os.environ.get("LETTERGEN_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "lettergen"
-
-
-class Untrusted(Exception):
-    """A cache entry another user owns, or that others can write to."""
-
-
-def read_trusted(path: Path) -> bytes | None:
-    """The bytes of a cache entry, or None when there is none or it cannot be read.
-
-    A cache entry that runs code as it loads (a pickle, compiled template code) is read only when this user
-    owns it and nobody else can write to it, the trust Python gives its own bytecode cache; otherwise this
-    raises :class:`Untrusted`. A symbolic link is not followed.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    try:
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
-                raise Untrusted(path.name)
-            return fh.read()
-    except OSError:
-        return None
-
-
-def prune(folder: Path, pattern: str, keep: int) -> None:
-    """Remove all but the ``keep`` newest files matching ``pattern`` in a cache folder (best effort)."""
-
-    def age(p: Path) -> float:
-        try:
-            return p.stat().st_mtime
-        except OSError:  # removed meanwhile (another process pruning)
-            return 0.0
-
-    for old in sorted(folder.glob(pattern), key=age, reverse=True)[keep:]:
-        with contextlib.suppress(OSError):
-            old.unlink()
 
 
 _COUNTER = itertools.count()
