@@ -201,7 +201,7 @@ def _worker_main(conn: Connection, settings: PolishSettings) -> None:
             send(("done",))
 
 
-class WorkerDied(Exception):
+class _WorkerDied(Exception):
     """A worker process ended (killed, out of memory) before it finished its shard."""
 
 
@@ -225,7 +225,7 @@ class Workers:
     def run(self, k: int, task: tuple[Any, ...], size: int) -> tuple[dict[int, Any], BaseException | None]:
         """Send worker ``k`` a shard of ``size`` items; collect what it sends back until it is done.
 
-        Returns the results by index, and the worker's failure: its own exception, or WorkerDied."""
+        Returns the results by index, and the worker's failure: its own exception, or _WorkerDied."""
         conn = self.conns[k]
         got: dict[int, Any] = {}
         try:
@@ -237,9 +237,9 @@ class Workers:
                 elif message[0] == "failed":
                     return got, message[1]
                 else:
-                    return got, None if len(got) == size else WorkerDied("a worker lost results")
+                    return got, None if len(got) == size else _WorkerDied("a worker lost results")
         except (EOFError, OSError):
-            return got, WorkerDied("a polish worker process ended before its shard was done")
+            return got, _WorkerDied("a polish worker process ended before its shard was done")
 
     def close(self, wait: bool = True) -> None:
         """Stop the workers: when they are done with their shards (``wait``), or now."""
@@ -319,7 +319,7 @@ def run_sharded(
             for t in receivers:
                 t.join()
     for k, (got, failure) in enumerate(there, start=1):
-        if isinstance(failure, WorkerDied):
+        if isinstance(failure, _WorkerDied):
             polisher.close_workers()
             missing = [j for j in range(len(parts[k])) if j not in got]
             for j, r in zip(missing, run_here([parts[k][j] for j in missing], shares[k]), strict=True):
