@@ -1,7 +1,7 @@
-"""The knowledge base's local data: ``kb import-ncci`` and ``kb ncci-files``. Registered on the app by
-:func:`register` (cli.py), so that they stay apart from the rest.
+"""The policy analyst's commands: ``kb import-ncci``, ``kb ncci-files``, ``kb lint``, ``schema export`` and
+``criteria test``. Registered on the app by :func:`register` (cli.py), so that they stay apart from the rest.
 
-Exit codes as the rest of the CLI: 0 done; 2 bad input.
+Exit codes as the rest of the CLI: 0 done; 1 problems found (lint errors, a fixture that fails); 2 bad input.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from lettergen.errors import UsageError
 from lettergen.interfaces._stdout import echo
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -29,11 +30,17 @@ def _echo_json(obj: Any) -> None:
 
 
 def register(app: typer.Typer, criteria_app: typer.Typer, handled: Callable[[Any], Any]) -> None:
-    """Add the ``kb`` group to ``app``, each command wrapped in the CLI's error handling (``handled``)."""
-    kb_app = typer.Typer(help="Local data: the CMS NCCI tables an office imports.", no_args_is_help=True)
+    """Add the ``kb`` and ``schema`` groups to ``app`` and ``test`` to ``criteria_app``, each wrapped in the CLI's
+    error handling (``handled``)."""
+    kb_app = typer.Typer(help="Authoring and local data: NCCI tables, the knowledge base's lint.", no_args_is_help=True)
     kb_app.command("import-ncci")(handled(import_ncci))
     kb_app.command("ncci-files")(handled(ncci_files))
+    kb_app.command("lint")(handled(lint))
     app.add_typer(kb_app, name="kb")
+    schema_app = typer.Typer(help="JSON Schema of the case, criteria and citation files.", no_args_is_help=True)
+    schema_app.command("export")(handled(schema_export))
+    app.add_typer(schema_app, name="schema")
+    criteria_app.command("test")(handled(criteria_test))
 
 
 def import_ncci(
@@ -73,3 +80,65 @@ def ncci_files(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         echo(f"no NCCI table imported at {path}")
     for f in files:
         echo(f"{f.kind:<4} {f.setting or '-':<20} {f.version or '-':<22} {f.rows:>9} {f.name}  {f.sha256[:12]}")
+
+
+def lint(
+    today: Annotated[
+        str | None, typer.Option("--today", help="Date to check review dates against (YYYY-MM-DD).")
+    ] = None,
+    examples: Annotated[
+        Path | None, typer.Option("--examples", help="Example cases to draft (default: the data folder's examples/).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every problem of the knowledge base at once: schema errors with file and line, unknown citations, unused
+    questions and fields, past review dates, and every template drafted for every example; exit 1 on errors."""
+    from datetime import date
+
+    from lettergen.evals import kb_lint
+
+    try:
+        day = date.fromisoformat(today) if today else date.today()
+    except ValueError:
+        raise UsageError(f"--today: '{today}' is not a date (YYYY-MM-DD)") from None
+    report = kb_lint.run(today=day, examples=examples)
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        echo(report.text())
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def schema_export(out: Annotated[Path, typer.Argument(help="Folder to write the JSON Schema files into.")]) -> None:
+    """Write JSON Schema for case, criteria and citation files (for an editor's completion and checks)."""
+    from lettergen.case.schemas import schemas
+    from lettergen.files import write_outputs
+
+    files = {out / name: (json.dumps(schema, indent=2) + "\n").encode("utf-8") for name, schema in schemas().items()}
+    write_outputs(files)
+    for path in files:
+        echo(f"wrote {path}")
+
+
+def criteria_test(
+    code: Annotated[str | None, typer.Argument(help="Only the fixtures that expect a verdict for this code.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the per-policy fixtures (criteria/tests/<policy-id>.yaml: facts -> expected verdicts); exit 1 when one
+    fails."""
+    from lettergen.evals import criteria_fixtures
+
+    results = criteria_fixtures.run(code)
+    if as_json:
+        _echo_json(
+            {
+                "passed": sum(r.ok for r in results),
+                "total": len(results),
+                "results": [r.as_dict() for r in results],
+            }
+        )
+    else:
+        echo(criteria_fixtures.report(results))
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
