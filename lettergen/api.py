@@ -18,6 +18,7 @@ from lettergen.knowledge.store import KnowledgeBase, load_kb
 from lettergen.yamlio import read_text
 
 if TYPE_CHECKING:  # drafting modules load on first draft, so that `lettergen check` starts faster
+    from lettergen.decision.ncci import NcciReport
     from lettergen.letter.render import Letter
     from lettergen.provenance.ledger import Ledger, PolishRecord
     from lettergen.validation.rules import ValidationResult
@@ -145,6 +146,21 @@ def check_knowledge(kb: KnowledgeBase | None = None, today: date | None = None) 
     return kb.check(today or date.today(), {"lettergen/decision/deadlines.py": all_citations()})
 
 
+def check_ncci(case: Case, db: Path | None = None, letter_date: date | None = None) -> NcciReport | None:
+    """The NCCI edits (CMS PTP pairs and MUEs) among the case's requested codes, from the database the office
+    imported with ``lettergen kb import-ncci`` (``db``, default: the user's data folder); None where none has
+    been imported. For the office only: no verdict depends on it, and no payer letter says it."""
+    from lettergen.decision.ncci import ncci_report
+    from lettergen.knowledge.ncci import open_db
+
+    opened = open_db(db)
+    if opened is None:
+        return None
+    with opened:
+        services = [(s.code, s.units, s.date_of_service) for s in case.services]
+        return ncci_report(services, opened, resolve_date(case, letter_date))
+
+
 def resolve_date(case: Case, letter_date: date | None) -> date:
     return letter_date or case.letter.date or date.today()
 
@@ -172,15 +188,24 @@ def draft(
     voice: str = "physician",
     redact_ledger: bool = False,
     decision: Decision | None = None,
+    ncci: NcciReport | None = None,
 ) -> Draft:
     """Decide and draft one letter. With ``strict`` a letter that fails validation raises ValidationFailed.
 
     ``redact_ledger`` stores hashes in place of the patient identifiers in the ledger (see lettergen.provenance.redact).
     ``decision`` is :func:`check`'s answer for this case and letter, when the caller has it already (one
-    decision, many letter types or formats); without it the case is decided here.
+    decision, many letter types or formats); without it the case is decided here. ``ncci`` is
+    :func:`check_ncci`'s report, for the staff note only.
     """
     staged = stage(
-        loaded, letter_type=letter_type, fmt=fmt, letter_date=letter_date, kb=kb, voice=voice, decision=decision
+        loaded,
+        letter_type=letter_type,
+        fmt=fmt,
+        letter_date=letter_date,
+        kb=kb,
+        voice=voice,
+        decision=decision,
+        ncci=ncci,
     )
     return finish(staged, polish=polish, strict=strict, redact_ledger=redact_ledger)
 
@@ -207,6 +232,7 @@ def stage(
     kb: KnowledgeBase | None = None,
     voice: str = "physician",
     decision: Decision | None = None,
+    ncci: NcciReport | None = None,
 ) -> Staged:
     """The first half of :func:`draft`: decide and render the template letter (no model, no I/O).
 
@@ -244,7 +270,7 @@ def stage(
         assert decision.deadline is not None
         appeal = build_appeal(case, material, kb, decision.deadline, letter_type=ltype)
     letter = render_letter(material, kb, ltype, render_format(fmt), voice=voice, ap=appeal)
-    notes = staff_note(material, ltype, decision.deadline)
+    notes = staff_note(material, ltype, decision.deadline, ncci=ncci)
     return Staged(loaded=loaded, kb=kb, decision=decision, letter=letter, fmt=fmt, when=when, notes=notes)
 
 

@@ -182,6 +182,15 @@ def decode_text(raw: bytes, file: str, error: Any) -> str:
 
 def parse_mapping(text: str, file: str, error: Any, json_only: bool = False) -> dict[str, Any]:
     """Parse YAML (a superset of JSON) or JSON text whose top level must be a mapping."""
+    data = parse_document(text, file, error, json_only)
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else type(data).__name__
+        raise error(file, "", f"must hold a mapping at the top level, not {kind}")
+    return data
+
+
+def parse_document(text: str, file: str, error: Any, json_only: bool = False) -> Any:
+    """Parse YAML or JSON text, whatever its top level holds, with :func:`parse_mapping`'s checks."""
     try:
         data = _json_load(text) if json_only else yaml.load(text, Loader=_StrictLoader)
     except json.JSONDecodeError as exc:
@@ -201,9 +210,6 @@ def parse_mapping(text: str, file: str, error: Any, json_only: bool = False) -> 
         raise error(file, "", "is nested too deeply") from None
     except (ValueError, OverflowError):  # an explicit tag its value does not fit, as `!!int seven`
         raise error(file, "", "is not valid YAML (a value does not fit its !! tag)") from None
-    if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else type(data).__name__
-        raise error(file, "", f"must hold a mapping at the top level, not {kind}")
     return data
 
 
@@ -280,3 +286,71 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
     """The first error of a pydantic ValidationError as (field path, message), without the input value."""
     loc, msg = describe_error(exc.errors(include_url=False, include_input=False)[0])
     return loc_path(loc), msg
+
+
+# -- where a value is written: YAML line numbers for a field path ---------------------------------------------
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The YAML node tree of ``text`` (with each node's line), or None when it does not parse."""
+    try:
+        return yaml.compose(text, Loader=_Base)
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+
+
+def _path_parts(where: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in where.split("."):
+        head, *indices = piece.split("[")
+        if head:
+            parts.append(head)
+        parts += [int(i.rstrip("]")) for i in indices if i.rstrip("]").isdigit()]
+    return parts
+
+
+def line_of(root: yaml.Node | None, where: str | tuple[Any, ...]) -> int | None:
+    """The 1-based line where the value at ``where`` is written: a pydantic location (``("indications", 0,
+    "rule")``) or a dotted path that names list items by index or by their ``id`` or ``code``
+    (``indications.suspicious-mass.basis``, ``bundles.77012``). A path that goes further than the file (a missing
+    key) gives the line of the deepest part the file has."""
+    if root is None:
+        return None
+    parts = list(where) if isinstance(where, tuple) else _path_parts(where)
+    node, line = root, root.start_mark.line + 1
+    i = 0
+    while i < len(parts):
+        found = None
+        if isinstance(node, yaml.MappingNode):
+            # Longest first: an id may itself hold a dot.
+            for j in range(len(parts), i, -1):
+                key = ".".join(str(p) for p in parts[i:j])
+                hit = next((kv for kv in node.value if isinstance(kv[0], yaml.ScalarNode) and kv[0].value == key), None)
+                if hit is not None:
+                    found = (hit[1], hit[0].start_mark.line + 1, j)
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            if isinstance(parts[i], int):
+                if 0 <= int(parts[i]) < len(node.value):
+                    item = node.value[int(parts[i])]
+                    found = (item, item.start_mark.line + 1, i + 1)
+            else:
+                for j in range(len(parts), i, -1):
+                    key = ".".join(str(p) for p in parts[i:j])
+                    item = next((x for x in node.value if _item_id(x) == key), None)
+                    if item is not None:
+                        found = (item, item.start_mark.line + 1, j)
+                        break
+        if found is None:
+            break
+        node, line, i = found
+    return line
+
+
+def _item_id(node: yaml.Node) -> str | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for k, v in node.value:
+        if isinstance(k, yaml.ScalarNode) and k.value in ("id", "code") and isinstance(v, yaml.ScalarNode):
+            return str(v.value)
+    return None

@@ -25,6 +25,10 @@ _CONFIG = tempfile.TemporaryDirectory(prefix="lettergen-test-config-")
 os.environ["XDG_CONFIG_HOME"] = _CONFIG.name
 for _var in ("LETTERGEN_REDACT_KEY", "LETTERGEN_REDACT_SALT"):
     os.environ.pop(_var, None)
+# ...and the NCCI database (lettergen kb import-ncci) of the data folder: none, unless a test imports its own.
+_DATA = tempfile.TemporaryDirectory(prefix="lettergen-test-data-")
+os.environ["XDG_DATA_HOME"] = _DATA.name
+os.environ.pop("LETTERGEN_NCCI_DB", None)
 
 _REAL_CONNECT = socket.socket.connect
 

@@ -123,17 +123,25 @@ def _polisher(polish: bool, model: str | None, api_base: str | None, timeout: fl
 def check(
     case: Annotated[Path, typer.Argument(help="Case file: YAML, JSON or FHIR R4 Bundle.")],
     as_json: JsonOpt = False,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="NCCI database ('kb import-ncci'; default: data folder).")
+    ] = None,
 ) -> None:
-    """Decide every requested code: met, not_met or insufficient (with the missing facts)."""
+    """Decide every requested code: met, not_met or insufficient (with the missing facts); with an imported NCCI
+    database, its PTP conflicts and units above an MUE too."""
     from lettergen import api
     from lettergen.interfaces import views
 
+    if db is not None and not db.is_file():
+        raise UsageError(f"--db: {db} is not a file (import CMS NCCI tables with 'lettergen kb import-ncci')")
     loaded = api.load_case(case)
     decision = api.check(loaded.case)
+    ncci = api.check_ncci(loaded.case, db)
     if as_json:
-        _echo_json(decision.model_dump(mode="json"))
+        out = decision.model_dump(mode="json")
+        _echo_json(out if ncci is None else {**out, "ncci": ncci.model_dump(mode="json")})
     else:
-        echo(views.decision_text(decision))
+        echo(views.decision_text(decision, ncci))
 
 
 @app.command()
@@ -173,6 +181,7 @@ def draft(
         polish=polisher,
         voice=voice,
         redact_ledger=redact_ledger,
+        ncci=api.check_ncci(loaded.case, letter_date=letter_date),  # the staff note's NCCI edits, if imported
     )
     replaced = result.replaces(out)
     letter_path, ledger_path = result.write(out)
@@ -517,6 +526,12 @@ def batch(
     code = summary.exit_code()
     if code:
         raise typer.Exit(code)
+
+
+# The policy analyst's commands (kb import-ncci, kb lint, schema export, criteria test) live in their own module.
+from lettergen.interfaces import kb_commands  # noqa: E402
+
+kb_commands.register(app, criteria_app, handled)
 
 
 def main() -> None:

@@ -5,15 +5,21 @@ Each function returns a string; the CLI prints it. ``--json`` output uses the py
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lettergen.decision.engine import Decision
 from lettergen.knowledge.citations import Source
 from lettergen.knowledge.policies import AllOf, AnyOf, CitedText, DiagnosisTest, FactTest, NotOf, Policy, Rule
 from lettergen.knowledge.store import KnowledgeBase
 
+if TYPE_CHECKING:
+    from lettergen.decision.ncci import NcciReport
+
 _MARK = {"met": "+", "not_met": "x", "unknown": "?"}
 
 
-def decision_text(decision: Decision) -> str:
+def decision_text(decision: Decision, ncci: NcciReport | None = None) -> str:
+    """The decision for the terminal; with ``ncci``, the NCCI edits of the imported CMS tables after it."""
     lines = [f"case {decision.case_id}"]
     for s in decision.services:
         lines.append(f"  {s.code:<6} {s.verdict:<13} {s.label}  [{s.policy}]")
@@ -28,6 +34,11 @@ def decision_text(decision: Decision) -> str:
         due = d.due.isoformat() if d.due else "not computable"
         lines.append(f"  deadline {d.kind}: {due} ({d.basis})")
         lines += [f"    note: {n}" for n in d.notes]
+    if ncci is not None:
+        from lettergen.decision.ncci import report_lines
+
+        lines.append("  ncci (CMS tables imported by the office; for the office, never the payer letter):")
+        lines += [f"    {line}" for line in report_lines(ncci)]
     return "\n".join(lines)
 
 

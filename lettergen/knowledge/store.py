@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -266,7 +266,7 @@ def _build(root: Path, files: dict[str, Path], raw: dict[str, bytes], hashes: di
     return KnowledgeBase(root, sources, policies, questions, hashes, by_code, vocabulary)
 
 
-def _source_of(sources: dict[str, Source], cid: str) -> Source | None:
+def _source_of(sources: Mapping[str, Source], cid: str) -> Source | None:
     """The source of citation ``source.finding`` when both exist (the store is not indexed yet while loading)."""
     source_id, _, finding_id = cid.partition(".")
     src = sources.get(source_id)
@@ -274,8 +274,17 @@ def _source_of(sources: dict[str, Source], cid: str) -> Source | None:
 
 
 def _check_policy(path: Path, pol: Policy, sources: dict[str, Source]) -> None:
-    """What the schema alone cannot check: facts declared and read, bases that are coverage sources."""
+    """What the schema alone cannot check: facts declared and read, bases that are coverage sources (the first
+    problem fails the load, naming the file)."""
+    for where, problem in policy_problems(pol, sources):
+        raise DataError(str(path), where, problem)
+
+
+def policy_problems(pol: Policy, sources: Mapping[str, Source]) -> Iterator[tuple[str, str]]:
+    """Every (where, problem) of one policy that the schema alone cannot see, in the order a load meets them;
+    ``lettergen kb lint`` lists them all."""
     declared = {q.id for q in pol.questions} | {AGE.id}
+    said: set[tuple[str, str]] = set()  # (where, citation) of an unknown citation already named
     for group, items in (
         ("indications", pol.indications),
         ("exclusions", pol.exclusions),
@@ -284,53 +293,54 @@ def _check_policy(path: Path, pol: Policy, sources: dict[str, Source]) -> None:
         for c in items:
             for fact in rule_facts(c.rule):
                 if fact not in declared:
-                    raise DataError(str(path), f"{group}.{c.id}", f"uses fact '{fact}' that the file does not declare")
-            _check_test_against_question(path, f"{group}.{c.id}", c.rule, pol)
+                    yield f"{group}.{c.id}", f"uses fact '{fact}' that the file does not declare"
+            yield from _test_problems(f"{group}.{c.id}", c.rule, pol)
             for cid in c.basis:
                 src = _source_of(sources, cid)
                 if src is None:
-                    raise DataError(str(path), f"{group}.{c.id}.basis", f"cites unknown '{cid}'")
+                    said.add((f"{group}.{c.id}", cid))
+                    yield f"{group}.{c.id}.basis", f"cites unknown '{cid}'"
                 # The kind of document decides (a payer's policy, a regulation, a coverage determination); a
                 # copy held only on a third-party site is still that document, marked by its tier (secondary).
-                if src.type not in _COVERAGE_TYPES:
-                    raise DataError(
-                        str(path),
+                elif src.type not in _COVERAGE_TYPES:
+                    yield (
                         f"{group}.{c.id}.basis",
                         f"'{cid}' is a {src.type}, not a payer policy or regulation: it may support, not gate",
                     )
     for where, cid in pol.cited_ids():
-        if _source_of(sources, cid) is None:
-            raise DataError(str(path), where, f"cites unknown '{cid}'")
+        if _source_of(sources, cid) is None and (where, cid) not in said:
+            said.add((where, cid))
+            yield where, f"cites unknown '{cid}'"
     used = set(pol.rules_facts())
     for q in pol.questions:
         if q.id not in used:
-            raise DataError(str(path), f"questions.{q.id}", "is read by no rule of this file; remove it")
+            yield f"questions.{q.id}", "is read by no rule of this file; remove it"
 
 
-def _check_test_against_question(path: Path, where: str, rule: Any, pol: Policy) -> None:
+def _test_problems(where: str, rule: Any, pol: Policy) -> Iterator[tuple[str, str]]:
     from lettergen.knowledge.policies import AllOf, AnyOf, FactTest, NotOf
 
     qs = {q.id: q for q in pol.questions} | {AGE.id: AGE}
     if isinstance(rule, FactTest):
-        q = qs[rule.fact]
+        q = qs.get(rule.fact)
+        if q is None:  # undeclared: said once, by the caller
+            return
         numeric = any(v is not None for v in (rule.gt, rule.ge, rule.lt, rule.le))
         if numeric and q.type != "number":
-            raise DataError(str(path), where, f"compares '{rule.fact}' as a number but it is {q.type}")
+            yield where, f"compares '{rule.fact}' as a number but it is {q.type}"
         if numeric and rule.unit != q.unit:
-            raise DataError(
-                str(path), where, f"compares '{rule.fact}' in '{rule.unit}' but the question asks '{q.unit}'"
-            )
+            yield where, f"compares '{rule.fact}' in '{rule.unit}' but the question asks '{q.unit}'"
         bounds = [b for b in (rule.gt, rule.ge, rule.lt, rule.le) if b is not None]
         if bounds and q.min is not None and q.max is not None and not q.min <= bounds[0] <= q.max:
-            raise DataError(str(path), where, f"compares '{rule.fact}' with {bounds[0]:g}, outside its range")
+            yield where, f"compares '{rule.fact}' with {bounds[0]:g}, outside its range"
         if rule.in_ is not None:
             bad = [c for c in rule.in_ if c not in q.choices]
             if bad:
-                raise DataError(str(path), where, f"'{bad[0]}' is not a choice of '{rule.fact}'")
+                yield where, f"'{bad[0]}' is not a choice of '{rule.fact}'"
         if rule.is_ is None and rule.in_ is None and not numeric and q.type != "bool":
-            raise DataError(str(path), where, f"tests '{rule.fact}' as true but it is {q.type}")
+            yield where, f"tests '{rule.fact}' as true but it is {q.type}"
     elif isinstance(rule, AllOf | AnyOf):
         for r in rule.all if isinstance(rule, AllOf) else rule.any:
-            _check_test_against_question(path, where, r, pol)
+            yield from _test_problems(where, r, pol)
     elif isinstance(rule, NotOf):
-        _check_test_against_question(path, where, rule.not_, pol)
+        yield from _test_problems(where, rule.not_, pol)

@@ -3,8 +3,9 @@
 A payer letter names only the codes it requests and says only what is true and useful to the payer. Everything
 else the drafting learned goes here, in Markdown: the verdict of every code, the questions the record still has
 to answer (most decisive first), why a code is not requested, guideline points that would strengthen the
-request, coding conflicts, what to enclose, and the filing deadline with its advice. The CLI prints it on stderr
-and writes it beside the letter as ``<case_id>.<type>.notes.md``; the ledger keeps it.
+request, coding conflicts (and the NCCI edits of the CMS tables the office imported), what to enclose, and the
+filing deadline with its advice. The CLI prints it on stderr and writes it beside the letter as
+``<case_id>.<type>.notes.md``; the ledger keeps it.
 
 It carries no patient identifier: the case is named by its case_id.
 """
@@ -12,11 +13,14 @@ It carries no patient identifier: the case is named by its case_id.
 from __future__ import annotations
 
 from lettergen.decision.engine import Deadline
+from lettergen.decision.ncci import NcciReport, report_lines
 from lettergen.letter.claims import Material, code_word
 from lettergen.letter.layout import long_date
 
 
-def staff_note(material: Material, letter_type: str, deadline: Deadline | None = None) -> str:
+def staff_note(
+    material: Material, letter_type: str, deadline: Deadline | None = None, ncci: NcciReport | None = None
+) -> str:
     case = material.case
     lines = [f"# Staff note for case {case.case_id}, {letter_type.replace('_', ' ')} (not for the payer)", ""]
     lines += ["## Verdicts", ""]
@@ -50,6 +54,9 @@ def staff_note(material: Material, letter_type: str, deadline: Deadline | None =
             if c.codes not in seen:
                 seen.add(c.codes)
                 lines.append(f"- {' with '.join(code_word(x) for x in c.codes)}: {c.reason}")
+    if ncci is not None:  # the CMS tables the office imported (lettergen kb import-ncci): for the office only
+        lines += ["", "## NCCI edits (CMS tables imported by the office; not for the payer)", ""]
+        lines += [f"- {line}" for line in report_lines(ncci)]
     enclose = [(v, item) for v in material.met for item in v.policy.checklist]
     if enclose:
         lines += ["", "## Enclose with the letter", ""]
