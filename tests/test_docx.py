@@ -5,6 +5,7 @@ profile folder of their own."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -153,3 +154,25 @@ def test_validates_untouched_and_after_a_libreoffice_save(tmp_path: Path) -> Non
     # LibreOffice kept the footer's fields
     footer = docx.Document(str(letter)).sections[0].footer._element.xml
     assert "PAGE" in footer and "NUMPAGES" in footer
+
+
+def test_reading_back_refuses_a_package_that_unpacks_too_large(
+    drafted: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `lettergen validate` and the service's /v1/validate read a .docx someone sent: a zip bomb is refused from
+    # the sizes its entries declare (a zip entry reads no more than it declares), before python-docx opens it.
+    from lettergen.errors import CaseError
+    from lettergen.outputs import docx_out
+
+    data = drafted[0].read_bytes()
+    assert "Riverside Orthopaedic Oncology Clinic" in docx_out.docx_text(data, "letter.docx")
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("word/document.xml", b"\0" * (docx_out.MAX_UNPACKED + 1))
+    with pytest.raises(CaseError, match="unpacks to more than 50 MB"):
+        docx_out.docx_text(bomb.getvalue(), "letter.docx")
+    monkeypatch.setattr(docx_out, "MAX_UNPACKED", 1000)
+    with pytest.raises(CaseError, match="unpacks to more than"):
+        docx_out.docx_text(data, "letter.docx")
+    with pytest.raises(CaseError, match="not a readable"):
+        docx_out.docx_text(b"not a zip", "letter.docx")

@@ -409,12 +409,22 @@ def _fixed_zip(data: bytes, day: date) -> bytes:
     return out.getvalue()
 
 
+MAX_UNPACKED = 50_000_000  # bytes a .docx read back may unpack to (a letter is some 100 kB): no zip bomb
+
+
 def docx_text(data: bytes, file: str) -> str:
     """The text of a DOCX letter, one paragraph a line (for re-validating a person's edits)."""
     try:
         import docx
     except ImportError:
         raise MissingExtra("docx", "reading a .docx letter") from None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:  # a zip reads no more than each entry declares
+            unpacked = sum(info.file_size for info in package.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise CaseError(file, "", "is not a readable .docx document") from None
+    if unpacked > MAX_UNPACKED:
+        raise CaseError(file, "", f"unpacks to more than {MAX_UNPACKED // 1_000_000} MB: not a letter")
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception:  # python-docx raises assorted zip, XML and key errors for a damaged file
