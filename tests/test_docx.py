@@ -1,7 +1,7 @@
 """The DOCX letter as Word and LibreOffice lay it out: page numbers in the footer, the PDF's look (letterhead
 and its rule, fonts, black headings), references kept together, and the text still validating after a
-LibreOffice save. The LibreOffice tests convert the chordoma appeal (three pages) once, headless, with a
-profile folder of their own."""
+LibreOffice save. The LibreOffice tests convert the chordoma appeal (three pages), and copies of it whose
+references are pushed down the page, in one headless run with a profile folder of their own."""
 
 from __future__ import annotations
 
@@ -49,11 +49,32 @@ def _soffice(tmp: Path, target: str, source: Path) -> Path:
     return result
 
 
+PADDINGS = range(0, 40, 8)  # lines put before the references (test_references_move_to_the_next_page_whole)
+
+
 @pytest.fixture(scope="module")
-def converted(drafted: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def converted(drafted: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The letter, and copies of it with lines put before its references, converted to PDF by LibreOffice in
+    one headless run (its start is most of the time)."""
     if SOFFICE is None:
         pytest.skip("LibreOffice (soffice) is not installed")
-    return _soffice(tmp_path_factory.mktemp("soffice"), "pdf", drafted[0])
+    tmp = tmp_path_factory.mktemp("soffice")
+    sources = [drafted[0]]
+    for pad in PADDINGS:
+        document = docx.Document(str(drafted[0]))
+        target = next(p for p in document.paragraphs if p.text == "References")
+        for _ in range(pad):
+            target.insert_paragraph_before("A line that moves the references down.")
+        document.save(str(tmp / f"pad{pad:02d}.docx"))
+        sources.append(tmp / f"pad{pad:02d}.docx")
+    out = tmp / "pdf"
+    profile = f"-env:UserInstallation=file://{tmp}/profile"
+    cmd = [SOFFICE, profile, "--headless", "--convert-to", "pdf", "--outdir", str(out), *map(str, sources)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    return {
+        "letter": out / f"{drafted[0].stem}.pdf",
+        **{f"pad{pad:02d}": out / f"pad{pad:02d}.pdf" for pad in PADDINGS},
+    }
 
 
 def test_footer_fields_are_runs_of_the_paragraph(drafted: tuple[Path, Path]) -> None:
@@ -73,10 +94,10 @@ def test_footer_fields_are_runs_of_the_paragraph(drafted: tuple[Path, Path]) -> 
 
 
 @needs_soffice
-def test_libreoffice_prints_page_n_of_n(converted: Path) -> None:
+def test_libreoffice_prints_page_n_of_n(converted: dict[str, Path]) -> None:
     from pypdf import PdfReader
 
-    pages = PdfReader(converted).pages
+    pages = PdfReader(converted["letter"]).pages
     assert len(pages) >= 2
     for n, page in enumerate(pages, 1):
         text = " ".join((page.extract_text() or "").split())
@@ -176,3 +197,22 @@ def test_reading_back_refuses_a_package_that_unpacks_too_large(
         docx_out.docx_text(data, "letter.docx")
     with pytest.raises(CaseError, match="not a readable"):
         docx_out.docx_text(b"not a zip", "letter.docx")
+
+
+@needs_soffice
+def test_references_move_to_the_next_page_whole(drafted: tuple[Path, Path], converted: dict[str, Path]) -> None:
+    # Lines put before the references shift them down, past a page end: LibreOffice lays out every copy with
+    # the whole list on one page (heading included), never split across two.
+    from pypdf import PdfReader
+
+    paragraphs = docx.Document(str(drafted[0])).paragraphs
+    heading = next(i for i, p in enumerate(paragraphs) if p.text == "References")
+    refs = [p.text.split("\t", 1)[1][:20] for p in paragraphs[heading + 1 :] if p.style.name == "Reference"]
+    pages_of_references = set()
+    for pad in PADDINGS:
+        pages = [" ".join((p.extract_text() or "").split()) for p in PdfReader(converted[f"pad{pad:02d}"]).pages]
+        found = {key: [n for n, text in enumerate(pages, 1) if key in text] for key in ["References", *refs]}
+        assert all(len(where) == 1 for where in found.values()), (pad, found)
+        assert len({where[0] for where in found.values()}) == 1, (pad, found)  # one page for them all
+        pages_of_references.add(found["References"][0])
+    assert len(pages_of_references) > 1  # the lines did push the list past a page end
