@@ -357,7 +357,6 @@ def _template_hashes(root: str, kb_hashes: dict[str, str]) -> dict[str, str]:
 def validate_file(letter_path: Path, ledger_path: Path) -> ValidationResult:
     """Re-check a letter (possibly edited by a person) against the ledger written with it."""
     from lettergen.provenance.ledger import read_ledger
-    from lettergen.validation.edits import validate_edited
 
     ledger = read_ledger(ledger_path)
     if not letter_path.name.endswith(f".{EXTENSIONS[ledger.format]}"):
@@ -380,6 +379,13 @@ def validate_file(letter_path: Path, ledger_path: Path) -> ValidationResult:
         raise CaseError(str(letter_path), "", "file not found") from None
     except (OSError, UnicodeDecodeError):
         raise CaseError(str(letter_path), "", "cannot be read as UTF-8 text") from None
+    return validate_text(text, ledger)
+
+
+def validate_text(text: str, ledger: Ledger) -> ValidationResult:
+    """Re-check a letter's text (for a docx, its paragraphs' text) against the ledger written with it."""
+    from lettergen.validation.edits import validate_edited
+
     if not ledger.redacted:
         return validate_edited(text, ledger)
     from lettergen.provenance.redact import pattern_for, unredact

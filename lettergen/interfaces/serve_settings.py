@@ -25,6 +25,7 @@ class ServeSettings:
     max_body: int = MAX_BODY
     body_timeout: float = BODY_TIMEOUT
     header_timeout: float = HEADER_TIMEOUT
+    docs: bool = False  # /docs and /redoc (Swagger UI and ReDoc load their scripts from a CDN)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -45,4 +46,5 @@ def _parse_settings(raw: str) -> ServeSettings:
         max_body=int(data.get("max_body", MAX_BODY)),
         body_timeout=float(data.get("body_timeout", BODY_TIMEOUT)),
         header_timeout=float(data.get("header_timeout", HEADER_TIMEOUT)),
+        docs=bool(data.get("docs", False)),
     )
