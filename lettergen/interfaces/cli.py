@@ -20,6 +20,7 @@ import typer
 
 from lettergen.errors import LettergenError, OutputError, UsageError, one_line
 from lettergen.interfaces._stdout import echo, stdout_to_devnull
+from lettergen.interfaces.profile_cli import profile_app
 
 app = typer.Typer(
     help="Medical-necessity decisions and cited letters, offline by default.",
@@ -37,9 +38,25 @@ eval_app = typer.Typer(
     help="Evaluations: the clinical vignettes, the polish guard and the edit check.", no_args_is_help=True
 )
 app.add_typer(eval_app, name="eval")
+app.add_typer(profile_app, name="profile")
 
 F = TypeVar("F", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile",
+        help="Practice profile (TOML): letterhead, signer, house style. Default: LETTERGEN_PROFILE, else "
+        "$XDG_CONFIG_HOME/lettergen/profile.toml when it exists. The case's provider block overrides it.",
+    ),
+]
+
+
+def _profile(path: Path | None) -> Any:
+    """The practice profile in use (lettergen.case.profile.resolve_profile), or None."""
+    from lettergen.case.profile import resolve_profile
+
+    return resolve_profile(path)
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -123,12 +140,13 @@ def _polisher(polish: bool, model: str | None, api_base: str | None, timeout: fl
 def check(
     case: Annotated[Path, typer.Argument(help="Case file: YAML, JSON or FHIR R4 Bundle.")],
     as_json: JsonOpt = False,
+    profile: ProfileOpt = None,
 ) -> None:
     """Decide every requested code: met, not_met or insufficient (with the missing facts)."""
     from lettergen import api
     from lettergen.interfaces import views
 
-    loaded = api.load_case(case)
+    loaded = api.load_case(case, profile=_profile(profile))
     decision = api.check(loaded.case)
     if as_json:
         _echo_json(decision.model_dump(mode="json"))
@@ -157,6 +175,10 @@ def draft(
     redact_ledger: Annotated[
         bool, typer.Option("--redact-ledger", help="Hashes in place of patient identifiers in the ledger.")
     ] = False,
+    profile: ProfileOpt = None,
+    cover: Annotated[
+        bool, typer.Option("--cover", help="A fax cover page in front of the letter (--format pdf).")
+    ] = False,
 ) -> None:
     """Draft a cited letter and its provenance ledger into DIR."""
     from lettergen import api
@@ -164,7 +186,8 @@ def draft(
     letter_date = _parse_date(on)
     api.check_format(fmt)  # before the model and the case: a bad flag is named first
     polisher = _polisher(polish, model, api_base, timeout, max_wait)
-    loaded = api.load_case(case)
+    practice = _profile(profile)
+    loaded = api.load_case(case, profile=practice)
     result = api.draft(
         loaded,
         letter_type=letter_type,
@@ -173,6 +196,8 @@ def draft(
         polish=polisher,
         voice=voice,
         redact_ledger=redact_ledger,
+        profile=practice,
+        cover=cover,
     )
     replaced = result.replaces(out)
     letter_path, ledger_path = result.write(out)
@@ -492,6 +517,7 @@ def batch(
     timeout: TimeoutOpt = 60.0,
     max_wait: MaxWaitOpt = 120.0,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Model requests in flight with --polish.")] = 8,
+    profile: ProfileOpt = None,
 ) -> None:
     """Draft many cases into DIR with a report; exit 2 when some cases had bad input (the rest are written)."""
     from lettergen.interfaces import batch as batch_mod
@@ -506,6 +532,7 @@ def batch(
         redact_ledger=redact_ledger,
         polisher=_polisher(polish, model, api_base, timeout, max_wait),
         concurrency=concurrency,
+        profile=_profile(profile),
     )
     try:
         with progress(len(cases)) as tick:
