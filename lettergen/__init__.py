@@ -10,6 +10,10 @@ The public surface, re-exported here::
     lettergen.validate_file(Path("letter.md"), Path("letter.ledger.json"))
 
     staged = lettergen.stage(loaded, letter_type="lmn")    # decide and render: no model, no I/O
+
+    profile = lettergen.resolve_profile()                  # the practice profile (--profile's search), or None
+    loaded = lettergen.load_case("case.yaml", profile=profile)
+    draft = lettergen.draft(loaded, fmt="pdf", profile=profile, cover=True)
     draft = lettergen.finish(staged, polish=polisher)      # polish (a Polish), validate, encode, ledger
 
 Errors derive from :class:`LettergenError` (see :mod:`lettergen.errors` for the tree).
@@ -41,6 +45,8 @@ __all__ = [
     "OutputError",
     "Polish",
     "Polished",
+    "Profile",
+    "ProfileError",
     "Staged",
     "UsageError",
     "ValidationFailed",
@@ -51,6 +57,8 @@ __all__ = [
     "finish",
     "load_case",
     "load_kb",
+    "load_profile",
+    "resolve_profile",
     "stage",
     "validate_file",
 ]
@@ -71,6 +79,9 @@ _LAZY = {
     "finish": "lettergen.api",
     "load_case": "lettergen.api",
     "validate_file": "lettergen.api",
+    "Profile": "lettergen.case.profile",
+    "load_profile": "lettergen.case.profile",
+    "resolve_profile": "lettergen.case.profile",
     "Ledger": "lettergen.provenance.ledger",
     "Issue": "lettergen.validation.rules",
     "ValidationResult": "lettergen.validation.rules",
@@ -84,6 +95,7 @@ _LAZY = {
     "NothingToAppeal": "lettergen.errors",
     "NothingToDraft": "lettergen.errors",
     "OutputError": "lettergen.errors",
+    "ProfileError": "lettergen.errors",
     "UsageError": "lettergen.errors",
     "ValidationFailed": "lettergen.errors",
 }
@@ -105,6 +117,11 @@ if TYPE_CHECKING:
     from lettergen.case.model import (
         Case,
     )
+    from lettergen.case.profile import (
+        Profile,
+        load_profile,
+        resolve_profile,
+    )
     from lettergen.decision.engine import (
         Decision,
     )
@@ -119,6 +136,7 @@ if TYPE_CHECKING:
         NothingToAppeal,
         NothingToDraft,
         OutputError,
+        ProfileError,
         UsageError,
         ValidationFailed,
     )

@@ -18,12 +18,15 @@ from lettergen.knowledge.store import KnowledgeBase, load_kb
 from lettergen.yamlio import read_text
 
 if TYPE_CHECKING:  # drafting modules load on first draft, so that `lettergen check` starts faster
+    from lettergen.case.profile import Profile
     from lettergen.decision.ncci import NcciReport
     from lettergen.letter.render import Letter
     from lettergen.provenance.ledger import Ledger, PolishRecord
     from lettergen.validation.rules import ValidationResult
 
 EXTENSIONS = {"md": "md", "txt": "txt", "html": "html", "pdf": "pdf", "docx": "docx", "fhir": "fhir.json"}
+# The letters a fax cover page may go in front of: those sent to the payer (draft --cover, PDF only).
+COVER_TYPES = ("lmn", "appeal", "external_review")
 
 
 def _sha256(text: str) -> str:
@@ -57,13 +60,19 @@ class Polish(Protocol):
     def polish(self, letter: Letter, case: Case, decision: Decision, kb: KnowledgeBase) -> Polished: ...
 
 
-def load_case(source: str | Path, *, kb: KnowledgeBase | None = None, text: str | None = None) -> LoadedCase:
-    """Read and check a case file (YAML, JSON or FHIR Bundle); raises CaseError naming file and field."""
+def load_case(
+    source: str | Path, *, kb: KnowledgeBase | None = None, text: str | None = None, profile: Profile | None = None
+) -> LoadedCase:
+    """Read and check a case file (YAML, JSON or FHIR Bundle); raises CaseError naming file and field.
+
+    With a practice ``profile`` (:func:`lettergen.case.profile.resolve_profile`), the provider fields and the
+    ``letter.date_style`` the case leaves out come from it before the case is checked, so that a case may
+    leave its ``provider`` block out altogether; what the case gives wins, field by field."""
     file = str(source)
     if text is None:
         text = read_text(Path(source), CaseError)
     # An error names a fact by its id only when this knowledge base declares it (else the installed one's).
-    case = parse_case(text, file, kb.questions if kb is not None else None)
+    case = parse_case(text, file, kb.questions if kb is not None else None, profile)
     check_facts(case, kb or load_kb(), file)
     return LoadedCase(case=case, sha256=_sha256(text), file=file)
 
@@ -189,6 +198,8 @@ def draft(
     redact_ledger: bool = False,
     decision: Decision | None = None,
     ncci: NcciReport | None = None,
+    profile: Profile | None = None,
+    cover: bool = False,
 ) -> Draft:
     """Decide and draft one letter. With ``strict`` a letter that fails validation raises ValidationFailed.
 
@@ -196,6 +207,9 @@ def draft(
     ``decision`` is :func:`check`'s answer for this case and letter, when the caller has it already (one
     decision, many letter types or formats); without it the case is decided here. ``ncci`` is
     :func:`check_ncci`'s report, for the staff note only.
+    ``profile`` is the practice profile: the provider fields the case did not set, the logo and signature
+    images (html, pdf), the references' place; its hashes go into the ledger's ``data_files``. ``cover`` puts a
+    fax cover page in front of a PDF payer letter.
     """
     staged = stage(
         loaded,
@@ -206,6 +220,8 @@ def draft(
         voice=voice,
         decision=decision,
         ncci=ncci,
+        profile=profile,
+        cover=cover,
     )
     return finish(staged, polish=polish, strict=strict, redact_ledger=redact_ledger)
 
@@ -221,6 +237,8 @@ class Staged:
     fmt: str
     when: date
     notes: str = ""
+    profile: Profile | None = None
+    cover: bool = False
 
 
 def stage(
@@ -233,6 +251,8 @@ def stage(
     voice: str = "physician",
     decision: Decision | None = None,
     ncci: NcciReport | None = None,
+    profile: Profile | None = None,
+    cover: bool = False,
 ) -> Staged:
     """The first half of :func:`draft`: decide and render the template letter (no model, no I/O).
 
@@ -241,10 +261,16 @@ def stage(
     from lettergen.letter.appeals import APPEAL_TYPES, build_appeal
     from lettergen.letter.claims import build_material, code_word
     from lettergen.letter.notes import staff_note
-    from lettergen.letter.render import render_letter
+    from lettergen.letter.render import LetterOptions, render_letter
 
     if isinstance(loaded, Case):
         loaded = LoadedCase(case=loaded, sha256=_sha256(loaded.model_dump_json()), file="case")
+    if profile is not None:
+        from lettergen.case.profile import fill_case
+
+        filled = fill_case(loaded.case, profile)
+        if filled is not loaded.case:
+            loaded = LoadedCase(case=filled, sha256=loaded.sha256, file=loaded.file)
     kb = kb or load_kb()
     case = loaded.case
     ltype = letter_type or case.letter.type
@@ -255,6 +281,10 @@ def stage(
     check_format(fmt)
     if voice not in ("physician", "patient"):
         raise UsageError(f"--voice: '{voice}' is not physician or patient")
+    if cover and fmt != "pdf":
+        raise UsageError(f"--cover: a fax cover page is for --format pdf, not {fmt}")
+    if cover and ltype not in COVER_TYPES:
+        raise UsageError(f"--cover: a fax cover page goes with a payer letter ({', '.join(COVER_TYPES)}), not {ltype}")
     if decision is None:
         decision = check(case, kb, letter_type=ltype if answers_denial else None, letter_date=when)
     material = build_material(case, decision, kb, when)
@@ -269,9 +299,25 @@ def stage(
     if answers_denial:
         assert decision.deadline is not None
         appeal = build_appeal(case, material, kb, decision.deadline, letter_type=ltype)
-    letter = render_letter(material, kb, ltype, render_format(fmt), voice=voice, ap=appeal)
+    options = LetterOptions(
+        logo=profile is not None and profile.logo is not None,
+        signature_image=profile is not None and profile.signature is not None,
+        references_after=profile is not None and profile.references == "after-signature",
+        cover=cover,
+    )
+    letter = render_letter(material, kb, ltype, render_format(fmt), options=options, voice=voice, ap=appeal)
     notes = staff_note(material, ltype, decision.deadline, ncci=ncci)
-    return Staged(loaded=loaded, kb=kb, decision=decision, letter=letter, fmt=fmt, when=when, notes=notes)
+    return Staged(
+        loaded=loaded,
+        kb=kb,
+        decision=decision,
+        letter=letter,
+        fmt=fmt,
+        when=when,
+        notes=notes,
+        profile=profile,
+        cover=cover,
+    )
 
 
 def finish(staged: Staged, *, polish: Polish | None = None, strict: bool = True, redact_ledger: bool = False) -> Draft:
@@ -292,6 +338,10 @@ def finish(staged: Staged, *, polish: Polish | None = None, strict: bool = True,
     validation = None
     if polish is not None:  # a polisher may have validated the polished letter already (validation not None)
         letter, record, prompt_id, validation = polish.polish(letter, case, decision, kb)
+    if staged.cover:  # the cover page counts the pages of the letter as it will be sent
+        letter, changed = _count_pages(letter, case, when, staged.profile)
+        if changed:
+            validation = None
     if validation is None:
         validation = validate_letter(letter, case, decision, kb)
     if strict and not validation.ok:
@@ -300,7 +350,7 @@ def finish(staged: Staged, *, polish: Polish | None = None, strict: bool = True,
             f"letter failed validation: rule {first.rule}: {first.sentence or ''} {first.message}".replace("  ", " "),
             validation.issues,
         )
-    content = _encode(letter, fmt, case, decision, kb, when)
+    content = _encode(letter, fmt, case, decision, kb, when, staged.profile, staged.cover)
     ltype = letter.type
     letter_file = f"{case.case_id}.{ltype}.{EXTENSIONS[fmt]}"
     ledger = build_ledger(
@@ -310,7 +360,7 @@ def finish(staged: Staged, *, polish: Polish | None = None, strict: bool = True,
         letter_file=letter_file,
         letter_bytes=content,
         letter_date=when.isoformat(),
-        data_files=data_files(kb),
+        data_files=data_files(kb, staged.profile),
         decision=decision,
         header=header_text(case, when.isoformat(), decision.deadline, policy_names(decision, kb)),
         polish=record,
@@ -327,17 +377,44 @@ def finish(staged: Staged, *, polish: Polish | None = None, strict: bool = True,
     return Draft(case=case, decision=decision, letter=letter, content=content, ledger=ledger, validation=validation)
 
 
-def _encode(letter: Letter, fmt: str, case: Case, decision: Decision, kb: KnowledgeBase, when: date) -> bytes:
+def _encode(
+    letter: Letter,
+    fmt: str,
+    case: Case,
+    decision: Decision,
+    kb: KnowledgeBase,
+    when: date,
+    profile: Profile | None = None,
+    cover: bool = False,
+) -> bytes:
     if fmt in ("md", "txt"):
         return letter.text.encode("utf-8")
     from lettergen.outputs import documents  # document formats: HTML page, PDF, DOCX, FHIR (extras imported lazily)
 
-    return documents.encode(letter, fmt, case, decision, kb, when)
+    return documents.encode(letter, fmt, case, decision, kb, when, profile=profile, cover=cover)
 
 
-def data_files(kb: KnowledgeBase) -> dict[str, str]:
-    """sha256 of every data file a letter is built from: the knowledge base and the templates."""
-    return dict(_template_hashes(str(kb.root), kb.hashes))
+def _count_pages(letter: Letter, case: Case, when: date, profile: Profile | None) -> tuple[Letter, bool]:
+    """The letter with its cover page's ``cover.pages`` sentence set to the PDF's page count, and whether it
+    changed. The cover is one page whatever the number it prints, so one layout gives the count."""
+    from dataclasses import replace
+
+    from lettergen.outputs.documents import pdf_page_count
+
+    pages = str(pdf_page_count(letter, case, when, profile=profile, cover=True))
+    if letter.sentence("cover.pages").text == pages:
+        return letter, False
+    sentences = [replace(s, text=pages) if s.id == "cover.pages" else s for s in letter.sentences]
+    return letter.model_copy(update={"sentences": sentences}), True
+
+
+def data_files(kb: KnowledgeBase, profile: Profile | None = None) -> dict[str, str]:
+    """sha256 of every data file a letter is built from: the knowledge base, the templates and, when one is in
+    use, the practice profile (``profile``, and ``profile:logo`` and ``profile:signature`` for its images)."""
+    files = dict(_template_hashes(str(kb.root), kb.hashes))
+    if profile is not None:
+        files.update(profile.hashes())
+    return files
 
 
 _TEMPLATE_HASHES: dict[str, dict[str, str]] = {}

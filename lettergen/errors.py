@@ -5,6 +5,7 @@
     LettergenError                  root; carries ``exit_code`` for the CLI
     ├── InputError                  the user's input is wrong: fix the file or the flag (exit 2)
     │   ├── CaseError               a case file (YAML, JSON or FHIR) fails validation
+    │   ├── ProfileError            a practice profile (TOML) fails validation
     │   └── UsageError              a flag or argument combination makes no sense
     ├── DataError                   a shipped or user-supplied data file (citations/, criteria/,
     │                               templates/, prompts/) is corrupt: fix the knowledge base (exit 2)
@@ -76,6 +77,17 @@ class CaseError(InputError):
         self.field = field
         self.problem = problem
         where = f"{one_line(file)}: {one_line(field)}" if field else one_line(file)
+        super().__init__(f"{where}: {problem}")
+
+
+class ProfileError(InputError):
+    """A practice profile (lettergen.case.profile) is invalid: ``file`` and ``key`` say where. A profile holds
+    the practice's details, not a patient's, so the message may name the key and the file it points to."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file = file
+        self.key = key
+        where = f"{one_line(file)}: {one_line(key)}" if key else one_line(file)
         super().__init__(f"{where}: {problem}")
 
 

@@ -16,6 +16,14 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "lettergen"
 
 
+def config_dir() -> Path:
+    """lettergen's folder of user settings: ``$XDG_CONFIG_HOME/lettergen`` (an absolute path), else
+    ``~/.config/lettergen``."""
+    config = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(config) if config and os.path.isabs(config) else Path.home() / ".config"
+    return base / "lettergen"
+
+
 _COUNTER = itertools.count()
 
 

@@ -20,7 +20,7 @@ from lettergen.errors import DataError, NothingToDraft, UsageError
 from lettergen.letter import labels
 from lettergen.letter.layout import CLOSE, OPEN
 from lettergen.letter.render import LETTER_TYPES, TEXT_FORMATS, Letter
-from lettergen.outputs.documents import html_document
+from lettergen.outputs.documents import document_body, html_document
 from lettergen.polish.lock import NOT_PROSE
 
 DAY = date(2026, 12, 1)
@@ -75,7 +75,7 @@ def _render_all(case: Any, name: str) -> list[str]:
                 seen.append(letter.template)
                 if fmt == "html":  # the standalone document (html, and the PDF's source) around the letter
                     document = html_document(letter, staged.loaded.case, DAY)
-                    assert _leftover_words(document.replace(letter.text, "\n"), fmt, allowed) == [], where
+                    assert _leftover_words(document.replace(document_body(letter), "\n"), fmt, allowed) == [], where
     return seen
 
 

@@ -65,6 +65,9 @@ class BatchOptions:
     # the work is mostly waiting on the model. ``jobs`` > 1 spreads them over that many processes.
     polisher: Any = None
     concurrency: int = 8
+    # The practice profile (lettergen.case.profile.Profile), the same for every case; its hashes are part of the
+    # data files a ledger must match to be skipped.
+    profile: Any = None
 
 
 @dataclass
@@ -201,7 +204,7 @@ def _up_to_date(
         "letter_type": ltype,
         "format": options.fmt,
         "letter_sha256": letter_sha,
-        "data_files": data_files(load_kb()),
+        "data_files": data_files(load_kb(), options.profile),
         "redacted": options.redact_ledger,
     }
     model = options.polisher.settings.model if options.polisher is not None else None
@@ -281,7 +284,7 @@ def run_case(file: str) -> CaseResult:
     try:
         kb = load_kb()
         text = read_text(Path(file), CaseError)
-        loaded = api.load_case(file, kb=kb, text=text)
+        loaded = api.load_case(file, kb=kb, text=text, profile=options.profile)
         case = loaded.case
         case_id = case.case_id
         ltype = options.letter_type or case.letter.type
@@ -302,6 +305,7 @@ def run_case(file: str) -> CaseResult:
                 kb=kb,
                 redact_ledger=options.redact_ledger,
                 polish=options.polisher,
+                profile=options.profile,
             )
             result.write(out, durable=not CAN_SYNC_ALL)  # run_batch syncs once before the report
         return CaseResult(file, case_id, "ok", _verdicts(result.decision), stem=stem)

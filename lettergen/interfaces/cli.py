@@ -20,6 +20,7 @@ import typer
 
 from lettergen.errors import LettergenError, OutputError, UsageError, one_line
 from lettergen.interfaces._stdout import echo, stdout_to_devnull
+from lettergen.interfaces.profile_cli import profile_app
 
 app = typer.Typer(
     help="Medical-necessity decisions and cited letters, offline by default.",
@@ -37,9 +38,25 @@ eval_app = typer.Typer(
     help="Evaluations: the clinical vignettes, the polish guard and the edit check.", no_args_is_help=True
 )
 app.add_typer(eval_app, name="eval")
+app.add_typer(profile_app, name="profile")
 
 F = TypeVar("F", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile",
+        help="Practice profile (TOML): letterhead, signer, house style. Default: LETTERGEN_PROFILE, else "
+        "$XDG_CONFIG_HOME/lettergen/profile.toml when it exists. The case's provider block overrides it.",
+    ),
+]
+
+
+def _profile(path: Path | None) -> Any:
+    """The practice profile in use (lettergen.case.profile.resolve_profile), or None."""
+    from lettergen.case.profile import resolve_profile
+
+    return resolve_profile(path)
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -126,6 +143,7 @@ def check(
     db: Annotated[
         Path | None, typer.Option("--db", help="NCCI database ('kb import-ncci'; default: data folder).")
     ] = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Decide every requested code: met, not_met or insufficient (with the missing facts); with an imported NCCI
     database, its PTP conflicts and units above an MUE too."""
@@ -134,7 +152,7 @@ def check(
 
     if db is not None and not db.is_file():
         raise UsageError(f"--db: {db} is not a file (import CMS NCCI tables with 'lettergen kb import-ncci')")
-    loaded = api.load_case(case)
+    loaded = api.load_case(case, profile=_profile(profile))
     decision = api.check(loaded.case)
     ncci = api.check_ncci(loaded.case, db)
     if as_json:
@@ -165,6 +183,10 @@ def draft(
     redact_ledger: Annotated[
         bool, typer.Option("--redact-ledger", help="Hashes in place of patient identifiers in the ledger.")
     ] = False,
+    profile: ProfileOpt = None,
+    cover: Annotated[
+        bool, typer.Option("--cover", help="A fax cover page in front of the letter (--format pdf).")
+    ] = False,
 ) -> None:
     """Draft a cited letter and its provenance ledger into DIR."""
     from lettergen import api
@@ -172,7 +194,8 @@ def draft(
     letter_date = _parse_date(on)
     api.check_format(fmt)  # before the model and the case: a bad flag is named first
     polisher = _polisher(polish, model, api_base, timeout, max_wait)
-    loaded = api.load_case(case)
+    practice = _profile(profile)
+    loaded = api.load_case(case, profile=practice)
     result = api.draft(
         loaded,
         letter_type=letter_type,
@@ -182,6 +205,8 @@ def draft(
         voice=voice,
         redact_ledger=redact_ledger,
         ncci=api.check_ncci(loaded.case, letter_date=letter_date),  # the staff note's NCCI edits, if imported
+        profile=practice,
+        cover=cover,
     )
     replaced = result.replaces(out)
     letter_path, ledger_path = result.write(out)
@@ -501,6 +526,7 @@ def batch(
     timeout: TimeoutOpt = 60.0,
     max_wait: MaxWaitOpt = 120.0,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Model requests in flight with --polish.")] = 8,
+    profile: ProfileOpt = None,
 ) -> None:
     """Draft many cases into DIR with a report; exit 2 when some cases had bad input (the rest are written)."""
     from lettergen.interfaces import batch as batch_mod
@@ -515,6 +541,7 @@ def batch(
         redact_ledger=redact_ledger,
         polisher=_polisher(polish, model, api_base, timeout, max_wait),
         concurrency=concurrency,
+        profile=_profile(profile),
     )
     try:
         with progress(len(cases)) as tick:

@@ -6,8 +6,10 @@ markup. Also the marks that stand for a recorded sentence in a letter's skeleton
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -72,12 +74,40 @@ class Fmt:
             return Markup("<li>") + body + Markup("</li>\n")
         return (f"{n}. " if n is not None else "- ") + body + "\n"
 
+    def running(self, content: Any, name: str) -> Markup | str:
+        """``{% filter running("patient") %}<label> <sentence>{% endfilter %}``: in html, the words a PDF's
+        continuation header repeats on every page after the first (CSS ``string-set`` on the span's class);
+        elsewhere the content as it is."""
+        if self.name != "html":
+            return str(content)
+        return Markup(f'<span class="run-{name}">') + Markup(content) + Markup("</span>")
+
     def bold(self, text: str) -> Markup:
         if self.name == "md":
             return Markup(f"**{text}**")
         if self.name == "html":
             return Markup(f"<strong>{escape(text)}</strong>")
         return Markup(str(text))
+
+
+# A DOI as a reference prints it ("doi:10.1186/s13569-016-0047-1."), or a web address; the period, comma,
+# semicolon or parenthesis that ends the sentence or clause is not part of it.
+_LINK = re.compile(
+    r"(?P<doi>doi:(?P<id>10\.\d{4,9}/\S+?))(?=[.,;)]?(?:\s|$))|(?P<url>https?://\S+?)(?=[.,;)]?(?:\s|$))"
+)
+
+
+def linked(text: str) -> Markup:
+    """A reference's text, escaped for html, with each DOI and URL made a link to itself (a DOI to
+    https://doi.org/). The words are the same as the text's: only markup is added, so the validator, which
+    reads the text without its tags, finds the sentence unchanged."""
+    out = Markup()
+    last = 0
+    for m in _LINK.finditer(text):
+        href = "https://doi.org/" + quote(m["id"], safe="/:;()._-") if m["doi"] else m["url"]
+        out += escape(text[last : m.start()]) + Markup('<a href="{}">{}</a>').format(href, m.group(0))
+        last = m.end()
+    return out + escape(text[last:])
 
 
 def iso(d: date) -> str:

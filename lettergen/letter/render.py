@@ -38,7 +38,7 @@ from lettergen.errors import DataError, UsageError
 from lettergen.knowledge.store import KnowledgeBase, data_dir
 from lettergen.letter.claims import Claim, Material
 from lettergen.letter.labels import check_layout, load_labels
-from lettergen.letter.layout import CLOSE, OPEN, Fmt, iso, long_date, numeric_date, squash
+from lettergen.letter.layout import CLOSE, OPEN, Fmt, iso, linked, long_date, numeric_date, squash
 
 Format = Literal["md", "txt", "html"]
 TEXT_FORMATS: tuple[str, ...] = ("md", "txt", "html")
@@ -86,14 +86,19 @@ class Letter(BaseModel):
         return next(s for s in self.sentences if s.id == sid)
 
 
-def assemble(skeleton: str, sentences: list[Sentence], fmt: str) -> str:
+def assemble(skeleton: str, sentences: list[Sentence], fmt: str, *, links: bool = False) -> str:
     """The skeleton with every placeholder (OPEN, a non-empty id, CLOSE) replaced by its sentence, escaped
-    in html; a stray mark stays as it is.
+    in html; a stray mark stays as it is. With ``links`` (html), the DOIs and URLs of the references become
+    links (:func:`lettergen.letter.layout.linked`): the words stay the same, only markup is added.
 
     Split on the opening mark rather than substituted by a regex with a Python callback per match (a letter
     has some sixty); a test holds the two equal."""
-    by_id = {s.id: s.text for s in sentences}
-    html = fmt == "html"
+    by_id: dict[str, str] = {s.id: s.text for s in sentences}
+    if fmt == "html":
+        by_id = {
+            sid: str(linked(text) if links and sid.startswith("reference.") else escape(text))
+            for sid, text in by_id.items()
+        }
     parts = skeleton.split(OPEN)
     out = [parts[0]]
     for part in parts[1:]:
@@ -101,8 +106,7 @@ def assemble(skeleton: str, sentences: list[Sentence], fmt: str) -> str:
         if not (close and sid):  # no placeholder here: a stray mark is kept, as the pattern keeps it
             out += (OPEN, part)
             continue
-        text = by_id[sid]
-        out += (str(escape(text)) if html else text, rest)
+        out += (by_id[sid], rest)
     return "".join(out)
 
 
@@ -115,6 +119,20 @@ def _with_marker(text: str, marker: str) -> str:
     if text and text[-1] in ".?!":
         return f"{text[:-1]} {marker}{text[-1]}"
     return f"{text} {marker}"
+
+
+@dataclass(frozen=True, slots=True)
+class LetterOptions:
+    """What the practice profile and the command line choose of a letter's layout (the template's
+    ``options``): images are layout, never text; the references' place; the fax cover page (PDF), whose
+    sentences are recorded like every other, ``cover_pages`` the count it prints (the PDF's, see
+    lettergen.api.finish)."""
+
+    logo: bool = False
+    signature_image: bool = False
+    references_after: bool = False
+    cover: bool = False
+    cover_pages: int = 1
 
 
 @dataclass
@@ -260,6 +278,7 @@ def _env(root: str, fmt: str) -> ImmutableSandboxedEnvironment:
     env.filters.update(
         heading=_heading_filter(f), h=f.h, bold=f.bold, para=f.para, lines=f.lines, ul=f.ul, ol=f.ol, li=f.li
     )
+    env.filters.update(running=f.running)
     return env
 
 
@@ -296,6 +315,9 @@ def _template_name(root: str, letter_type: str, fmt: str) -> str | None:
     return None
 
 
+_NO_OPTIONS = LetterOptions()
+
+
 def check_document(document: str, body: str, letter_type: str, template: str) -> None:
     """The rule of :func:`render_letter` for a standalone document (``_document.html.j2``) around a letter's
     html ``body``, which render_letter has checked: the document adds no text outside its <head> but labels."""
@@ -310,7 +332,15 @@ def check_document(document: str, body: str, letter_type: str, template: str) ->
     )
 
 
-def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: str, **extra: Any) -> Letter:
+def render_letter(
+    material: Material,
+    kb: KnowledgeBase,
+    letter_type: str,
+    fmt: str,
+    *,
+    options: LetterOptions | None = None,
+    **extra: Any,
+) -> Letter:
     if letter_type not in LETTER_TYPES:
         raise UsageError(f"--type: unknown letter type '{letter_type}' (choose from {', '.join(LETTER_TYPES)})")
     if fmt not in TEXT_FORMATS:
@@ -331,6 +361,7 @@ def render_letter(material: Material, kb: KnowledgeBase, letter_type: str, fmt: 
             case=material.case,
             kb=kb,
             references=lambda: [kb.reference(s) for s in rec.sources],
+            options=options or _NO_OPTIONS,
             **extra,
         )
     except TemplateError as exc:  # a broken template is a data problem, not the user's input

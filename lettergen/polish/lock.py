@@ -6,9 +6,9 @@ quoted policy title and citation marker becomes an opaque token ``⟦T3⟧``. Th
 them; :meth:`Vault.unlock` puts the values back. Tokens are numbered per letter in order of first
 appearance, so the same value always gets the same token and the mapping is deterministic.
 
-Only prose goes out: claims and structural sentences of the letter's paragraphs. Header lines, the
-signature block, references, enclosures, missing-documentation questions and table rows never do, nor do
-the sentences that carry what the letter decides or asks (:data:`NEVER_SENT`): their wording is the
+Only prose goes out: claims and structural sentences of the letter's paragraphs. Header lines, the fax
+cover page, the signature block, references, enclosures, missing-documentation questions and table rows never
+do, nor do the sentences that carry what the letter decides or asks (:data:`NEVER_SENT`): their wording is the
 template's, whatever the model.
 """
 
@@ -36,6 +36,7 @@ NOT_PROSE = (
     "enclosure.",
     "missing.",
     "determination.",
+    "cover.",
     "salutation",
     "closing",
     "date",
