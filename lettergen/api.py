@@ -212,7 +212,7 @@ def stage(
 
     Split out so that a polishing pool can render the next letters while the model answers the current
     ones (lettergen.polish.pool.polish_many)."""
-    from lettergen.letter.appeals import APPEAL_TYPES, build_appeal
+    from lettergen.letter.appeals import APPEAL_TYPES, PATIENT_VOICE_TYPES, build_appeal
     from lettergen.letter.claims import build_material, code_word
     from lettergen.letter.notes import staff_note
     from lettergen.letter.render import render_letter
@@ -229,6 +229,11 @@ def stage(
     check_format(fmt)
     if voice not in ("physician", "patient"):
         raise UsageError(f"--voice: '{voice}' is not physician or patient")
+    if voice == "patient" and ltype not in PATIENT_VOICE_TYPES:
+        raise UsageError(
+            f"--voice patient: a letter of type {ltype} has no patient voice "
+            f"(only {' and '.join(PATIENT_VOICE_TYPES)} have one)"
+        )
     if decision is None:
         decision = check(case, kb, letter_type=ltype if answers_denial else None, letter_date=when)
     material = build_material(case, decision, kb, when)
