@@ -258,7 +258,7 @@ def stage(
 
     Split out so that a polishing pool can render the next letters while the model answers the current
     ones (lettergen.polish.pool.polish_many)."""
-    from lettergen.letter.appeals import APPEAL_TYPES, build_appeal
+    from lettergen.letter.appeals import APPEAL_TYPES, PATIENT_VOICE_TYPES, build_appeal
     from lettergen.letter.claims import build_material, code_word
     from lettergen.letter.notes import staff_note
     from lettergen.letter.render import LetterOptions, render_letter
@@ -285,6 +285,11 @@ def stage(
         raise UsageError(f"--cover: a fax cover page is for --format pdf, not {fmt}")
     if cover and ltype not in COVER_TYPES:
         raise UsageError(f"--cover: a fax cover page goes with a payer letter ({', '.join(COVER_TYPES)}), not {ltype}")
+    if voice == "patient" and ltype not in PATIENT_VOICE_TYPES:
+        raise UsageError(
+            f"--voice patient: a letter of type {ltype} has no patient voice "
+            f"(only {' and '.join(PATIENT_VOICE_TYPES)} have one)"
+        )
     if decision is None:
         decision = check(case, kb, letter_type=ltype if answers_denial else None, letter_date=when)
     material = build_material(case, decision, kb, when)

@@ -42,6 +42,10 @@ class LettergenError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def lines(self) -> list[str]:
+        """The message as the lines the CLI prints (one, but for a case with several problems)."""
+        return [self.message]
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take their own constructor arguments, so pickle rebuilds from the state instead:
         # an error raised in a polish worker process reaches the caller as itself.
@@ -70,14 +74,40 @@ class InputError(LettergenError):
 
 
 class CaseError(InputError):
-    """A case file is invalid. ``file`` and ``field`` say where, never what the patient value was."""
+    """A case file is invalid. ``file`` and ``field`` say where, never what the patient value was.
 
-    def __init__(self, file: str, field: str, problem: str) -> None:
+    A case may have several problems, found at once: ``problems`` lists each (field, problem), the first
+    being ``field`` and ``problem``, at most :data:`MAX_PROBLEMS` of them; ``more`` counts those left out.
+    The message holds one line each (:meth:`lines`)."""
+
+    MAX_PROBLEMS = 20
+
+    def __init__(
+        self, file: str, field: str, problem: str, *, others: Sequence[tuple[str, str]] = (), more: int = 0
+    ) -> None:
         self.file = file
         self.field = field
         self.problem = problem
-        where = f"{one_line(file)}: {one_line(field)}" if field else one_line(file)
-        super().__init__(f"{where}: {problem}")
+        every = [(field, problem), *others]
+        self.problems = every[: self.MAX_PROBLEMS]
+        self.more = len(every) - len(self.problems) + more
+        super().__init__("\n".join(self.lines()))
+
+    @classmethod
+    def many(cls, file: str, problems: Sequence[tuple[str, str]], more: int = 0) -> CaseError:
+        """One error for every (field, problem) of a case (there must be at least one); ``more``: problems
+        counted but not listed."""
+        (field, problem), *others = problems
+        return cls(file, field, problem, others=others, more=more)
+
+    def lines(self) -> list[str]:
+        out = []
+        for field, problem in self.problems:
+            where = f"{one_line(self.file)}: {one_line(field)}" if field else one_line(self.file)
+            out.append(f"{where}: {problem}")
+        if self.more:
+            out.append(f"{one_line(self.file)}: and {self.more} more")
+        return out
 
 
 class ProfileError(InputError):

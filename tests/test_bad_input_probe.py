@@ -582,7 +582,7 @@ def test_a_question_range_is_checked_at_load(tmp_path: Path, question: dict[str,
 
 def test_init_states_the_range() -> None:
     code, out, _ = run_cli("init", "--code", "20982")
-    assert code == 0 and "(a number from 0 to 10 points)" in out
+    assert code == 0 and "(type number, unit points: a number from 0 to 10 points)" in out
     code, out, _ = run_cli("init", "--code", "20982", "--format", "fhir")
     item = next(i for i in json.loads(out)["item"] if i["linkId"] == "worst_pain_score")
     bounds = {e["url"].rsplit("/", 1)[1]: e["valueDecimal"] for e in item["extension"] if "valueDecimal" in e}

@@ -69,7 +69,9 @@ def test_mutated_case_only_documented_errors(mutations: list[tuple[tuple[Any, ..
         loaded = api.load_case("mutated.yaml", kb=KB, text=text)
         api.draft(loaded, kb=KB)
     except LettergenError as exc:
-        assert str(exc) and "\n" not in str(exc)
+        # One line, or one a problem for a case with several (CaseError.lines), each naming the file.
+        assert exc.lines() and str(exc) == "\n".join(exc.lines())
+        assert all(line and "\n" not in line for line in exc.lines())
 
 
 @settings(max_examples=200, deadline=None)

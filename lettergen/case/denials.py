@@ -47,6 +47,21 @@ def _table() -> dict[str, Any]:
     return data
 
 
+def known_codes() -> list[CodeInfo]:
+    """Every code of the list: the CARCs (without a group code), then the RARCs."""
+    table = _table()
+    return [
+        CodeInfo(code=str(code), kind=kind, meaning=row["meaning"], category=row["category"])  # type: ignore[arg-type]
+        for kind, key in (("CARC", "carc"), ("RARC", "rarc"))
+        for code, row in table[key].items()
+    ]
+
+
+def group_codes() -> list[str]:
+    """The claim adjustment group codes that may come before a CARC (CO-50)."""
+    return list(_table()["groups"])
+
+
 def lookup(code: str) -> CodeInfo | None:
     """The entry for a CARC (optionally with its group prefix, e.g. CO-50) or RARC; None when unknown."""
     if not code.isascii():  # before upper-casing, which maps some letters that are not ASCII onto ASCII ones

@@ -443,7 +443,7 @@ def case_from_bundle(data: dict[str, Any], file: str, known_facts: Container[str
     try:
         return case_from_mapping(mapping, file, known_facts)
     except CaseError as exc:
-        raise CaseError(file, _where(exc.field, origin), exc.problem) from None
+        raise CaseError.many(file, [(_where(f, origin), p) for f, p in exc.problems], exc.more) from None
 
 
 _DENIAL_EXTRAS = {"level": "valueInteger", "urgent": "valueBoolean", "category": "valueCode",

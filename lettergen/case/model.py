@@ -297,6 +297,17 @@ class Case(_Model):
     denial: Denial | None = None
     enclosures: tuple[ShortText, ...] = ()
 
+    @field_validator("facts", mode="before")
+    @classmethod
+    def _no_facts(cls, v: Any) -> Any:
+        # `facts:` with every fact under it still commented out, as a skeleton of `lettergen init` has it.
+        return {} if v is None else v
+
+    @field_validator("enclosures", mode="before")
+    @classmethod
+    def _no_enclosures(cls, v: Any) -> Any:
+        return () if v is None else v
+
     @field_validator("case_id", mode="before")
     @classmethod
     def _case_id(cls, v: Any) -> Any:
@@ -339,29 +350,53 @@ class Case(_Model):
 
 
 def case_from_mapping(data: dict[str, Any], file: str, known_facts: Container[str] | None = None) -> Case:
-    """Validate a case mapping. An error names a fact by its id only when the id is one the knowledge base
-    declares (``known_facts``; by default those of the installed knowledge base), and another mapping's unknown key
-    only when it is shaped like a schema key: a member id or name put there must not reach stderr, a batch
-    report or an HTTP answer."""
+    """Validate a case mapping; every problem is reported at once (one per field, see CaseError.problems).
+    An error names a fact by its id only when the id is one the knowledge base declares (``known_facts``; by
+    default those of the installed knowledge base), and another mapping's unknown key only when it is shaped
+    like a schema key: a member id or name put there must not reach stderr, a batch report or an HTTP answer."""
     try:
         return Case.model_validate(data)
     except ValidationError as exc:
-        field, msg = _describe(exc, data, known_facts)
-        if (
-            not field
-            and ": " in msg
-            and msg.split(": ", 1)[0].replace(".", "").replace("[", "").replace("]", "").replace("_", "").isalnum()
-        ):
-            field, msg = msg.split(": ", 1)
-        raise CaseError(file, field, msg) from None
+        raise CaseError.many(file, describe_all(exc, data, known_facts)) from None
 
 
 _SCHEMA_KEY = re.compile(r"[a-z][a-z_]{0,39}\Z")  # the shape of every key of the schema
 
 
-def _describe(exc: ValidationError, data: Any, known_facts: Container[str] | None) -> tuple[str, str]:
+def describe_all(exc: ValidationError, data: Any, known_facts: Container[str] | None = None) -> list[tuple[str, str]]:
+    """Every error of a case's ValidationError as (field, problem), one per field, in the order pydantic found
+    them; never a value."""
     errors = exc.errors(include_url=False, include_input=False)
-    err = errors[0]
+    out: dict[str, str] = {}
+    for err in errors:
+        if err["type"] == "too_short" and any(
+            len(e["loc"]) > len(err["loc"]) and tuple(e["loc"][: len(err["loc"])]) == tuple(err["loc"]) for e in errors
+        ):
+            continue  # "at least 1 item after validation": its items' own errors say why
+        field, msg = _describe(err, errors, data, known_facts)
+        if (
+            not field
+            and ": " in msg
+            and msg.split(": ", 1)[0].replace(".", "").replace("[", "").replace("]", "").replace("_", "").isalnum()
+        ):
+            field, msg = msg.split(": ", 1)  # a check of the whole case that names its field
+        out.setdefault(field, msg)  # a union reports each of its branches: one line for the field
+    return list(out.items())
+
+
+_MISSING = object()
+
+
+def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return data
+
+
+def _describe(err: Any, errors: list[Any], data: Any, known_facts: Container[str] | None) -> tuple[str, str]:
     raw = tuple(err["loc"])
     loc, msg = describe_error(err)
     if err["type"] == "extra_forbidden" and raw and not (isinstance(raw[-1], str) and _SCHEMA_KEY.match(raw[-1])):
@@ -371,13 +406,17 @@ def _describe(exc: ValidationError, data: Any, known_facts: Container[str] | Non
             loc[:-1] if loc and loc[-1] == raw[-1] else loc,
             "has an unknown key (not part of the schema)",
         )
+    elif err["type"] != "missing" and loc and _value_at(data, loc) is None:
+        msg = "is empty; fill it in"  # a key with no value (`name:`), as a skeleton from `lettergen init` has
     if len(raw) >= 2 and raw[0] == "facts" and isinstance(data.get("facts"), dict):
         key = raw[1]
         if len(raw) >= 4 and raw[2] == "value":  # a union: each branch reported; say what a value may be
             fact = data["facts"].get(key)
             value = fact.get("value") if isinstance(fact, dict) else None
             text = [e for e in errors if tuple(e["loc"][:3]) == raw[:3] and "str" in str(e["loc"][3])]
-            if isinstance(value, str) and text:
+            if value is None:
+                msg = "is empty; fill it in"
+            elif isinstance(value, str) and text:
                 msg = describe_error(text[0])[1]
             else:
                 msg = "must be true or false, a number, a date (YYYY-MM-DD) or text"

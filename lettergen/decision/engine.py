@@ -318,28 +318,39 @@ def select_policies(case: Case, kb: KnowledgeBase, file: str = "case") -> dict[s
 
 def check_facts(case: Case, kb: KnowledgeBase, file: str = "case") -> None:
     """Facts must be declared (by any policy on file, or as common history in criteria/_vocabulary.yaml) and
-    carry values of the declared type. A fact the codes requested do not read is kept as clinical history."""
-    select_policies(case, kb, file)
+    carry values of the declared type. A fact the codes requested do not read is kept as clinical history.
+    Every problem is reported at once (CaseError.problems)."""
+    problems: list[tuple[str, str]] = []
+    try:
+        select_policies(case, kb, file)
+    except CaseError as exc:
+        problems += exc.problems
     for fid, fact in case.facts.items():
         if fid == AGE.id:
-            raise CaseError(
-                file, "facts.age", "age is derived from patient.birth_date and the date of service; remove it"
-            )
+            problems.append(("facts.age", "age is derived from patient.birth_date and the date of service; remove it"))
+            continue
         q = kb.questions.get(fid)
         if q is None:
             # The id is not named: an unknown key may be patient data (a member id put there). A declared id
             # close to it is, as a suggestion.
             close = difflib.get_close_matches(fid, list(kb.questions), n=1, cutoff=0.8)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise CaseError(
-                file,
-                fact_field(fid, list(case.facts), kb.questions),
-                f"unknown fact id; {hint}see 'lettergen init' or criteria/_vocabulary.yaml",
+            problems.append(
+                (
+                    fact_field(fid, list(case.facts), kb.questions),
+                    f"unknown fact id; {hint}see 'lettergen init' or criteria/_vocabulary.yaml",
+                )
             )
+            continue
         problem = _type_problem(q, fact)
         if problem:
-            raise CaseError(file, f"facts.{fid}.value", problem)
-    _check_ages(case, file)
+            problems.append((f"facts.{fid}.value", problem))
+    try:
+        _check_ages(case, file)
+    except CaseError as exc:
+        problems += exc.problems
+    if problems:
+        raise CaseError.many(file, problems)
 
 
 def _check_ages(case: Case, file: str) -> None:

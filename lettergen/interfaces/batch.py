@@ -48,6 +48,7 @@ from lettergen.errors import (
 )
 
 if TYPE_CHECKING:
+    from lettergen.interfaces.table import Row
     from lettergen.polish.pool import Emit
 
 REPORT_CSV = "batch-report.csv"
@@ -138,6 +139,27 @@ class _Item(str):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_Item, (str(self), self.position))
+
+
+class _RowItem(_Item):
+    """A row of a ``--csv`` table (lettergen.interfaces.table.Row), named by its file and row number."""
+
+    row: Any
+
+    def __new__(cls, row: Any, position: int) -> _RowItem:
+        item = str.__new__(cls, row.label)
+        item.position = position
+        item.row = row
+        return item
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_RowItem, (self.row, self.position))
+
+
+def _item(entry: Any, position: int) -> _Item:
+    from lettergen.interfaces.table import Row
+
+    return _RowItem(entry, position) if isinstance(entry, Row) else _Item(str(entry), position)
 
 
 def _init_worker(options: BatchOptions, out_dir: str, claims: str | None = None) -> None:
@@ -283,8 +305,14 @@ def run_case(file: str) -> CaseResult:
     case_id = case = stem = None
     try:
         kb = load_kb()
-        text = read_text(Path(file), CaseError)
-        loaded = api.load_case(file, kb=kb, text=text, profile=options.profile)
+        row = getattr(item, "row", None)
+        if row is not None:  # a row of a --csv table
+            from lettergen.interfaces.table import load_row
+
+            loaded = load_row(row, kb)
+        else:
+            text = read_text(Path(file), CaseError)
+            loaded = api.load_case(file, kb=kb, text=text, profile=options.profile)
         case = loaded.case
         case_id = case.case_id
         ltype = options.letter_type or case.letter.type
@@ -527,14 +555,15 @@ def _polish_files_there(polisher: Any, files: Sequence[str], threads: int, optio
 
 
 def run_batch(
-    files: Sequence[str | Path],
+    files: Sequence[str | Path | Row],
     out_dir: Path,
     *,
     jobs: int = 1,
     options: BatchOptions | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> BatchSummary:
-    """Draft every case into ``out_dir``; returns the summary (the report files are in ``out_dir``)."""
+    """Draft every case into ``out_dir``; returns the summary (the report files are in ``out_dir``). A case is
+    a file name, or a row of a table (lettergen.interfaces.table.read_table)."""
     from lettergen.api import check_format
     from lettergen.errors import UsageError
     from lettergen.files import CAN_SYNC_ALL, sync_all
@@ -548,7 +577,7 @@ def run_batch(
     if options.letter_type is not None and options.letter_type not in LETTER_TYPES:
         raise UsageError(f"--type: unknown letter type '{options.letter_type}' (choose from {', '.join(LETTER_TYPES)})")
     if not files:
-        raise UsageError("batch: no case files given")
+        raise UsageError("batch: no case files given (name them, or a table with --csv)")
     load_kb()  # a corrupt knowledge base stops the batch before any case (DataError, exit 2)
     if options.redact_ledger:
         from lettergen.provenance.redact import redaction_key
@@ -562,7 +591,7 @@ def run_batch(
     first: dict[str, str] = {}  # output name -> the case file that has it
     try:
         claims = tempfile.mkdtemp(prefix=f".batch-claims.{os.getpid()}.", suffix=".tmp", dir=out_dir)
-        items = [_Item(str(f), i) for i, f in enumerate(files)]
+        items = [_item(f, i) for i, f in enumerate(files)]
         for r in _results(items, jobs, options, out_dir, claims):
             r = _first_of_its_outputs(r, first)
             summary.add(r)

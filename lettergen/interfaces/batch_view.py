@@ -57,8 +57,26 @@ def print_summary(summary: BatchSummary) -> None:
         for code, verdict, n in rows:
             echo(f"{code:<8} {verdict:<13} {n:>6}")
     for file, error in summary.failures:
-        typer.echo(f"failed: {error}" if error.startswith(file) else f"failed: {file}: {error}", err=True)
+        for line in error.splitlines() or [""]:  # a case with several problems: one line each
+            typer.echo(f"failed: {line}" if line.startswith(file) else f"failed: {file}: {line}", err=True)
     if s["failed"] > len(summary.failures):
         typer.echo(f"... and {s['failed'] - len(summary.failures)} more failures (see the report)", err=True)
     if summary.reports:
         echo(f"report: {summary.reports[0]} and {summary.reports[1]}")
+
+
+def summary_json(summary: BatchSummary) -> dict[str, Any]:
+    """What ``batch --json`` prints (the keys are documented in the README). Failures are the first 20, as on
+    the screen; the report files hold every case."""
+    s = summary.status
+    return {
+        "total": summary.total,
+        "ok": s["ok"],
+        "skipped": s["skipped"],
+        "failed": s["failed"],
+        "verdicts": [{"code": c, "verdict": v, "cases": n} for c, v, n in summary_rows(summary)],
+        "failures": [{"file": f, "error": e} for f, e in summary.failures],
+        "more_failures": max(0, s["failed"] - len(summary.failures)),
+        "reports": [str(p) for p in summary.reports] if summary.reports else [],
+        "exit_code": summary.exit_code(),
+    }

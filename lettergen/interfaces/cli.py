@@ -14,31 +14,49 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
 from lettergen.errors import LettergenError, OutputError, UsageError, one_line
 from lettergen.interfaces._stdout import echo, stdout_to_devnull
+from lettergen.interfaces.conventions import App
 from lettergen.interfaces.profile_cli import profile_app
 
-app = typer.Typer(
+# App: -h beside --help, no <bool> beside a flag, choices listed in help (lettergen.interfaces.conventions).
+app = App(
     help="Medical-necessity decisions and cited letters, offline by default.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (startup.app_for keeps the whole app for them)
     pretty_exceptions_enable=False,  # never print locals: they may hold patient data
 )
-citations_app = typer.Typer(help="The citation store.", no_args_is_help=True)
-criteria_app = typer.Typer(help="Criteria files.", no_args_is_help=True)
-codes_app = typer.Typer(help="Code reference cards.", no_args_is_help=True)
+citations_app = App(help="The citation store.", no_args_is_help=True)
+criteria_app = App(help="Criteria files.", no_args_is_help=True)
+codes_app = App(help="Code reference cards.", no_args_is_help=True)
 app.add_typer(citations_app, name="citations")
 app.add_typer(criteria_app, name="criteria")
 app.add_typer(codes_app, name="codes")
-eval_app = typer.Typer(
-    help="Evaluations: the clinical vignettes, the polish guard and the edit check.", no_args_is_help=True
-)
+eval_app = App(help="Evaluations: the clinical vignettes, the polish guard and the edit check.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(profile_app, name="profile")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from lettergen import __version__
+
+        echo(f"lettergen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
+) -> None:
+    """The options of lettergen itself (a command's own come after its name)."""
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -47,7 +65,7 @@ ProfileOpt = Annotated[
     typer.Option(
         "--profile",
         help="Practice profile (TOML): letterhead, signer, house style. Default: LETTERGEN_PROFILE, else "
-        "$XDG_CONFIG_HOME/lettergen/profile.toml when it exists. The case's provider block overrides it.",
+        "profile.toml in lettergen's config folder (see the README). The case's provider block overrides it.",
     ),
 ]
 
@@ -59,8 +77,9 @@ def _profile(path: Path | None) -> Any:
     return resolve_profile(path)
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"lettergen: {one_line(message)}", err=True)  # one line, whatever a file name holds
+def _fail(message: str | list[str], code: int) -> typer.Exit:
+    for line in [message] if isinstance(message, str) else message:  # several: a case's problems, one a line
+        typer.echo(f"lettergen: {one_line(line)}", err=True)  # one line, whatever a file name holds
     return typer.Exit(code)
 
 
@@ -72,7 +91,7 @@ def handled(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except LettergenError as exc:
-            raise _fail(str(exc), exc.exit_code) from None
+            raise _fail(exc.lines(), exc.exit_code) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", 130) from None
         except (typer.Exit, typer.Abort, SystemExit):
@@ -100,6 +119,13 @@ def _parse_date(value: str | None) -> date | None:
     except ValueError:
         raise UsageError(f"--date: '{value}' is not a date (YYYY-MM-DD)") from None
 
+
+# The choices of --type, --format and --voice: Typer lists them in help and refuses any other value (exit 2).
+# They are lettergen.letter.render.LETTER_TYPES and the keys of lettergen.api.EXTENSIONS (tests/test_cli.py
+# holds them equal), written out here so that parsing the command line imports neither.
+LetterTypeName = Literal["lmn", "appeal", "external_review", "peer_to_peer", "determination"]
+FormatName = Literal["md", "txt", "html", "pdf", "docx", "fhir"]
+VoiceName = Literal["physician", "patient"]
 
 # The polish options of draft and batch. The bound on one letter's wait is lettergen.polish.polisher.wait_bound.
 TimeoutOpt = Annotated[
@@ -167,9 +193,9 @@ def check(
 def draft(
     case: Annotated[Path, typer.Argument(help="Case file: YAML, JSON or FHIR R4 Bundle.")],
     letter_type: Annotated[
-        str | None, typer.Option("--type", help="lmn|appeal|external_review|peer_to_peer|determination")
+        LetterTypeName | None, typer.Option("--type", help="Letter type (default: the case's letter.type).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="md|txt|html|pdf|docx|fhir")] = "md",
+    fmt: Annotated[FormatName, typer.Option("--format", help="Output format.")] = "md",
     out: Annotated[Path, typer.Option("-o", "--out", help="Output directory.")] = Path("."),
     on: Annotated[
         str | None, typer.Option("--date", help="Letter date, YYYY-MM-DD (default: the case's, else today).")
@@ -179,13 +205,20 @@ def draft(
     api_base: Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible server URL.")] = None,
     timeout: TimeoutOpt = 60.0,
     max_wait: MaxWaitOpt = 120.0,
-    voice: Annotated[str, typer.Option("--voice", help="physician|patient (appeals).")] = "physician",
+    voice: Annotated[
+        VoiceName,
+        typer.Option("--voice", help="Who speaks: patient is for an appeal or external_review only."),
+    ] = "physician",
     redact_ledger: Annotated[
         bool, typer.Option("--redact-ledger", help="Hashes in place of patient identifiers in the ledger.")
     ] = False,
     profile: ProfileOpt = None,
     cover: Annotated[
         bool, typer.Option("--cover", help="A fax cover page in front of the letter (--format pdf).")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the paths written, verdicts, validation and polish status as JSON."),
     ] = False,
 ) -> None:
     """Draft a cited letter and its provenance ledger into DIR."""
@@ -210,14 +243,40 @@ def draft(
     )
     replaced = result.replaces(out)
     letter_path, ledger_path = result.write(out)
-    echo(f"wrote {letter_path}")
-    echo(f"wrote {ledger_path}")
-    echo(f"wrote {out / result.notes_filename()}")
+    notes_path = out / result.notes_filename()
+    polish_status = result.ledger.polish.status
+    if as_json:
+        _echo_json(_draft_json(result, (letter_path, ledger_path, notes_path), replaced))
+    else:
+        echo(f"wrote {letter_path}")
+        echo(f"wrote {ledger_path}")
+        echo(f"wrote {notes_path}")
     typer.echo(result.notes, err=True, nl=False)
     if replaced:
         typer.echo(f"note: {ledger_path.name} was {replaced}'s ledger; that letter cannot be validated now", err=True)
-    if result.ledger.polish.status not in ("not requested", "ok"):
-        typer.echo(f"polish: {result.ledger.polish.status}", err=True)
+    if polish_status not in ("not requested", "ok"):
+        typer.echo(f"polish: {polish_status}", err=True)
+
+
+def _draft_json(result: Any, paths: tuple[Path, Path, Path], replaced: str | None) -> dict[str, Any]:
+    """What ``draft --json`` prints (the keys are documented in the README)."""
+    validation = result.validation
+    return {
+        "case_id": result.case.case_id,
+        "letter_type": result.letter.type,
+        "format": result.ledger.format,
+        "letter": str(paths[0]),
+        "ledger": str(paths[1]),
+        "notes": str(paths[2]),
+        "verdicts": {s.code: s.verdict for s in result.decision.services},
+        "validation": {
+            "ok": validation.ok,
+            "checked": validation.checked,
+            "issues": [i.model_dump(mode="json") for i in validation.issues],
+        },
+        "polish": result.ledger.polish.status,
+        "replaced_ledger_of": replaced,
+    }
 
 
 @app.command()
@@ -386,14 +445,34 @@ def codes_show(code: str, as_json: JsonOpt = False) -> None:
 def init(
     code: Annotated[list[str], typer.Option("--code", help="Service code; repeat for several.")],
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="yaml|fhir (a FHIR Questionnaire)")] = "yaml",
+    fmt: Annotated[
+        Literal["yaml", "fhir"], typer.Option("--format", help="A case file, or a FHIR Questionnaire.")
+    ] = "yaml",
+    appeal: Annotated[bool, typer.Option("--appeal", help="Add the denial block an appeal answers.")] = False,
+    case_id: Annotated[
+        str | None, typer.Option("--case-id", help="The case's id (default: today's date and a random suffix).")
+    ] = None,
+    payer_policy: Annotated[
+        str | None,
+        typer.Option("--payer-policy", help="A payer's policy set: its questions, and payer.policy set to it."),
+    ] = None,
+    table: Annotated[
+        bool, typer.Option("--csv", help="Write the header row of a table of cases for 'batch --csv'.")
+    ] = False,
 ) -> None:
     """A case skeleton with every question the named codes need."""
     from lettergen.interfaces import skeleton
 
-    if fmt not in ("yaml", "fhir"):
-        raise UsageError(f"--format: '{fmt}' is not yaml or fhir")
-    text = skeleton.skeleton_yaml(code) if fmt == "yaml" else skeleton.questionnaire_json(code)
+    if table and fmt != "yaml":
+        raise UsageError("--csv and --format fhir do not go together")
+    if table and case_id:
+        raise UsageError("--case-id: a table has a case_id column, one id a row")
+    if table:
+        text = skeleton.csv_header(code, appeal=appeal, policy_set=payer_policy)
+    elif fmt == "yaml":
+        text = skeleton.skeleton_yaml(code, appeal=appeal, case_id=case_id, policy_set=payer_policy)
+    else:
+        text = skeleton.questionnaire_json(code, policy_set=payer_policy)
     if out is None:
         echo(text, nl=False)
         return
@@ -506,16 +585,20 @@ def eval_edits(as_json: JsonOpt = False) -> None:
 @app.command()
 @handled
 def batch(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory (letters, ledgers, report).")],
     # Plain strings: typer coerces each Path argument through its own pydantic adapter, which cost a
     # 10,000-case batch about a second before its first case (run_batch takes str or Path).
-    cases: Annotated[list[str], typer.Argument(help="Case files.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output directory (letters, ledgers, report).")],
+    cases: Annotated[list[str] | None, typer.Argument(help="Case files.")] = None,
+    table: Annotated[
+        Path | None,
+        typer.Option("--csv", help="A table of cases, one a row (columns: see 'init --csv' and the README)."),
+    ] = None,
     jobs: Annotated[
         int,
         typer.Option("--jobs", "-j", help="Worker processes (1 runs in-process); with --polish they share the calls."),
     ] = 1,
-    letter_type: Annotated[str | None, typer.Option("--type", help="Letter type for every case.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="md|txt|html|pdf|docx|fhir")] = "md",
+    letter_type: Annotated[LetterTypeName | None, typer.Option("--type", help="Letter type for every case.")] = None,
+    fmt: Annotated[FormatName, typer.Option("--format", help="Output format.")] = "md",
     on: Annotated[str | None, typer.Option("--date", help="Letter date, YYYY-MM-DD.")] = None,
     redact_ledger: Annotated[
         bool, typer.Option("--redact-ledger", help="Hashes in place of patient identifiers in the ledgers.")
@@ -527,29 +610,40 @@ def batch(
     max_wait: MaxWaitOpt = 120.0,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Model requests in flight with --polish.")] = 8,
     profile: ProfileOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Draft many cases into DIR with a report; exit 2 when some cases had bad input (the rest are written)."""
     from lettergen.interfaces import batch as batch_mod
-    from lettergen.interfaces.batch_view import print_summary, progress
+    from lettergen.interfaces.batch_view import print_summary, progress, summary_json
 
     if concurrency < 1:
         raise UsageError(f"--concurrency: must be at least 1, not {concurrency}")
+    letter_date = _parse_date(on)  # the flags before the table, and the table before the model
+    items: list[Any] = list(cases or ())
+    if table is not None:
+        from lettergen.interfaces.table import read_table
+        from lettergen.knowledge.store import load_kb
+
+        items += read_table(table, load_kb().questions)  # a bad header stops here (exit 2), a bad row is reported
     options = batch_mod.BatchOptions(
         letter_type=letter_type,
         fmt=fmt,
-        letter_date=_parse_date(on),
+        letter_date=letter_date,
         redact_ledger=redact_ledger,
         polisher=_polisher(polish, model, api_base, timeout, max_wait),
         concurrency=concurrency,
         profile=_profile(profile),
     )
     try:
-        with progress(len(cases)) as tick:
-            summary = batch_mod.run_batch(cases, out, jobs=jobs, options=options, on_result=tick)
+        with progress(len(items)) as tick:
+            summary = batch_mod.run_batch(items, out, jobs=jobs, options=options, on_result=tick)
     finally:
         if options.polisher is not None:
             options.polisher.close_workers()
-    print_summary(summary)
+    if as_json:
+        _echo_json(summary_json(summary))
+    else:
+        print_summary(summary)
     code = summary.exit_code()
     if code:
         raise typer.Exit(code)

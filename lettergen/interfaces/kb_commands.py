@@ -15,6 +15,7 @@ import typer
 
 from lettergen.errors import UsageError
 from lettergen.interfaces._stdout import echo
+from lettergen.interfaces.conventions import App
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 DbOpt = Annotated[
@@ -32,12 +33,12 @@ def _echo_json(obj: Any) -> None:
 def register(app: typer.Typer, criteria_app: typer.Typer, handled: Callable[[Any], Any]) -> None:
     """Add the ``kb`` and ``schema`` groups to ``app`` and ``test`` to ``criteria_app``, each wrapped in the CLI's
     error handling (``handled``)."""
-    kb_app = typer.Typer(help="Authoring and local data: NCCI tables, the knowledge base's lint.", no_args_is_help=True)
+    kb_app = App(help="Authoring and local data: NCCI tables, the knowledge base's lint.", no_args_is_help=True)
     kb_app.command("import-ncci")(handled(import_ncci))
     kb_app.command("ncci-files")(handled(ncci_files))
     kb_app.command("lint")(handled(lint))
     app.add_typer(kb_app, name="kb")
-    schema_app = typer.Typer(help="JSON Schema of the case, criteria and citation files.", no_args_is_help=True)
+    schema_app = App(help="JSON Schema of the case, criteria and citation files.", no_args_is_help=True)
     schema_app.command("export")(handled(schema_export))
     app.add_typer(schema_app, name="schema")
     criteria_app.command("test")(handled(criteria_test))

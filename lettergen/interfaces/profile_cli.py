@@ -14,8 +14,9 @@ import typer
 
 from lettergen.errors import UsageError
 from lettergen.interfaces._stdout import echo
+from lettergen.interfaces.conventions import App
 
-profile_app = typer.Typer(help="The practice profile: letterhead, signer and house style.", no_args_is_help=True)
+profile_app = App(help="The practice profile: letterhead, signer and house style.", no_args_is_help=True)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -30,7 +30,9 @@ def app_for(app: typer.Typer, argv: list[str]) -> typer.Typer:
 
     Typer builds the parameters of every command of an app before it runs one, evaluating each
     annotation; lettergen has a dozen commands, and ``check`` needs one. Help, errors and an unknown
-    command go to the whole app, so that they list every command.
+    command go to the whole app, so that they list every command; so do the app's own options (``--version``,
+    ``--install-completion``, ``--show-completion``) and shell completion, whose script runs the program with
+    no arguments and the words to complete in the environment.
     """
     name = argv[1] if len(argv) > 1 else ""
     if not name or name.startswith("-"):

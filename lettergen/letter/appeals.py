@@ -23,6 +23,9 @@ from lettergen.letter.claims import Claim, CriterionView, Material, ServiceView,
 from lettergen.letter.layout import long_date
 
 APPEAL_TYPES: tuple[str, ...] = ("appeal", "external_review", "peer_to_peer")
+# The letters a patient may send in their own voice (their templates read ``voice``); the others are the
+# physician's (a peer-to-peer is a physician's call, a letter of medical necessity the physician's letter).
+PATIENT_VOICE_TYPES: tuple[str, ...] = ("appeal", "external_review")
 # Source types whose findings state what the standard of care is.
 STANDARD_OF_CARE_TYPES = ("guideline", "consensus", "coverage_determination", "payer_policy")
 
