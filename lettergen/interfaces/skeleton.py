@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import json
 
-from lettergen.case.codes import normalize_service_code
+from lettergen.case.codes import normalize_service_code, service_code_problem
 from lettergen.errors import UsageError
 from lettergen.knowledge.policies import Policy, Question
 from lettergen.knowledge.store import KnowledgeBase, load_kb
 
 
-def _policies(codes: list[str], kb: KnowledgeBase) -> list[tuple[str, Policy]]:
-    out = []
+def _policies(codes: list[str], kb: KnowledgeBase) -> list[tuple[str, Policy | None]]:
+    """Each code with its criteria, or None for a code with no criteria on file (its case states a label and
+    the clinician's documented rationale instead)."""
+    out: list[tuple[str, Policy | None]] = []
     for raw in codes:
         code = normalize_service_code(raw)
-        pol = kb.policy_for(code)
-        if pol is None:
-            raise UsageError(f"--code: no criteria on file for {code} (see 'lettergen criteria list')")
-        out.append((code, pol))
+        problem = service_code_problem(code)
+        if problem:
+            raise UsageError(f"--code: {problem}")
+        out.append((code, kb.policy_for(code)))
     return out
 
 
-def _questions(pairs: list[tuple[str, Policy]]) -> list[Question]:
+def _questions(pairs: list[tuple[str, Policy | None]]) -> list[Question]:
     seen: dict[str, Question] = {}
     for _, pol in pairs:
-        for q in pol.questions:
+        for q in pol.questions if pol is not None else ():
             seen.setdefault(q.id, q)
     return list(seen.values())
 
@@ -56,7 +58,21 @@ def skeleton_yaml(codes: list[str], kb: KnowledgeBase | None = None) -> str:
         "  - {code: '', description: ''}   # billable ICD-10-CM code",
         "services:",
     ]
-    lines += [f"  - {{code: '{code}', site: '', units: 1}}   # {pol.label(code)}" for code, pol in pairs]
+    for code, pol in pairs:
+        if pol is not None:
+            lines.append(f"  - {{code: '{code}', site: '', units: 1}}   # {pol.label(code)}")
+            continue
+        lines += [
+            f"  # {code}: no criteria on file. The letter rests on the clinician's documented rationale alone and",
+            "  # names no policy: state findings (imaging, examination, treatments tried and their results), not",
+            "  # conclusions; attach the payer's own policy for the code if it publishes one.",
+            f"  - code: '{code}'",
+            "    label: ''   # the service in the clinician's words",
+            "    site: ''",
+            "    units: 1",
+            "    rationale:",
+            "      - {statement: '', source: '', date: YYYY-MM-DD}",
+        ]
     lines.append("facts:")
     for q in _questions(pairs):
         lines.append(f"  # {q.prompt} ({_answer_hint(q)})")

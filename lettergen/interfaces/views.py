@@ -16,7 +16,15 @@ _MARK = {"met": "+", "not_met": "x", "unknown": "?"}
 def decision_text(decision: Decision) -> str:
     lines = [f"case {decision.case_id}"]
     for s in decision.services:
-        lines.append(f"  {s.code:<6} {s.verdict:<13} {s.label}  [{s.policy}]")
+        label = s.label or "(no label given)"
+        lines.append(f"  {s.code:<6} {s.verdict:<13} {label}  [{s.policy or 'no criteria on file'}]")
+        for r in s.rationale:
+            lines.append(f"      = rationale {r.id} ({r.source}, {r.date.isoformat()}): {r.statement}")
+        if s.verdict == "not_assessed" and not s.rationale:
+            lines.append(
+                "      no rationale: nothing to request it on; add the clinician's documented rationale "
+                "(services[].rationale: statement, source, date), or criteria for the code"
+            )
         for c in s.criteria:
             lines.append(f"      {_MARK[c.status]} {c.kind:<10} {c.id}: {c.text}")
         for conf in s.conflicts:
