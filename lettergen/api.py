@@ -293,11 +293,17 @@ def stage(
     if decision is None:
         decision = check(case, kb, letter_type=ltype if answers_denial else None, letter_date=when)
     material = build_material(case, decision, kb, when)
-    if ltype == "lmn" and not material.met:
+    if ltype == "lmn" and not material.requested:
         # A request for prior authorization that argues against itself helps nobody: say why, draft nothing.
         why = ", ".join(f"{code_word(v.code)} {v.verdict.replace('_', ' ')}" for v in material.services)
+        ungrounded = [i for i, s in enumerate(case.services) if decision.service(s.code).verdict == "not_assessed"]
+        add = "".join(
+            f"; {code_word(case.services[i].code)} has no criteria on file: add the clinician's documented "
+            f"rationale under services[{i}].rationale (statement, source, date) to request it on those grounds"
+            for i in ungrounded
+        )
         raise NothingToDraft(
-            f"no letter drafted: no requested code meets its criteria ({why}); "
+            f"no letter drafted: no requested code meets its criteria ({why}){add}; "
             "see 'lettergen check' for what the record lacks, or draft --type determination for the internal memo"
         )
     appeal = None

@@ -63,7 +63,22 @@ MUTATIONS: list[tuple[str, str, Any, str]] = [
     ("icd-shape", "diagnoses.0.code", "12345", "diagnoses[0].code"),
     ("bad-cpt", "services.0.code", "2020", "services[0].code"),
     ("bad-cpt-letters", "services.0.code", "ABCDE", "services[0].code"),
-    ("no-criteria-code", "services.0.code", "99213", "no criteria on file"),
+    # A code with no criteria on file is not an error (verdict not_assessed); its rationale entries are checked.
+    ("rationale-no-source", "services.0.rationale", [{"statement": "x", "date": "2026-10-01"}], "rationale[0].source"),
+    ("rationale-future", "services.0.rationale", [{"statement": "x", "source": "y", "date": "2999-01-01"}], "future"),
+    (
+        "rationale-bad-key",
+        "services.0.rationale",
+        [{"statement": "x", "source": "y", "date": "2026-10-01", "why": 1}],
+        "why: unknown key",
+    ),
+    (
+        "rationale-bidi",
+        "services.0.rationale",
+        [{"statement": "x\u202e", "source": "y", "date": "2026-10-01"}],
+        "statement: contains bidirectional",
+    ),
+    ("label-two-lines", "services.0.label", "Total knee\nreplacement", "services[0].label: must be one line"),
     ("dup-service", "services.1.code", "20206", "requested twice"),
     ("bad-npi", "provider.npi", "1234567890", "provider.npi: fails the NPI check digit"),
     ("short-npi", "provider.npi", "12345", "provider.npi: must be 10 digits"),

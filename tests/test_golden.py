@@ -47,11 +47,14 @@ def test_golden_appeal(case: str, letter_type: str, voice: str) -> None:
 
 
 # Beyond the chordoma letters: a case whose only code is insufficient (its memo), two payer overlays (BCBS
-# MP-429 for cryoablation, BCBS of Alabama MP-119 for radiofrequency ablation), and one whole ledger.
+# MP-429 for cryoablation, BCBS of Alabama MP-119 for radiofrequency ablation), a code with no criteria on file
+# (knee arthroplasty: its letter rests on the clinician's documented rationale), and one whole ledger.
 OTHERS = [
     ("pet-chordoma-purpose-missing.yaml", "determination", "md"),
     ("ablation-cryo-osteoid-osteoma-bcbs-mp429.yaml", "determination", "md"),
     ("ablation-rfa-bone-metastasis-bcbsal-mp119.yaml", "determination", "txt"),
+    ("not-assessed-knee-arthroplasty.yaml", "lmn", "md"),
+    ("not-assessed-knee-arthroplasty.yaml", "determination", "md"),
 ]
 
 

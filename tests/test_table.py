@@ -107,7 +107,7 @@ CELLS = [
     ("payer.state", "California", "payer.state"),
     ("provider.npi", "12345", "provider.npi"),
     ("diagnoses", "C41.4;Z00-NOT", "diagnoses (item 2)"),
-    ("services", "20206;99999", "services (item 2)"),
+    ("services", "20206;2020X", "services (item 2)"),
     ("services.site", "a;b;c", "services.site"),
     ("services.laterality", "left;upward", "services.laterality (item 2)"),
     ("mass_enlarging", "perhaps", "mass_enlarging"),

@@ -17,8 +17,11 @@ provider            Practitioner (name, suffix = credentials, NPI identifier, te
 diagnoses           Condition.code, ICD-10-CM coding
 services            ServiceRequest.code (CPT/HCPCS coding), bodySite.text, quantityQuantity.value,
                     occurrenceDateTime (date of service), extension ``EXT_LATERALITY`` (valueCode left,
-                    right or bilateral)
-facts               Observation.code coded in ``FACTS_SYSTEM`` (code = fact id); value[x] = value
+                    right or bilateral); code.text = label (the clinician's words); supportingInfo = the
+                    rationale entries, in order: each Observation it points to that is coded in
+                    ``RATIONALE_SYSTEM`` (valueString = statement, effectiveDateTime = date,
+                    derivedFrom.display = source); other supporting information is not read
+facts               every other Observation: code coded in ``FACTS_SYSTEM`` (code = fact id); value[x] = value
                     (valueQuantity.unit = unit); note.text = evidence; effectiveDateTime = date;
                     derivedFrom.display = source
 enclosures          DocumentReference.description (letters lettergen wrote are skipped)
@@ -39,6 +42,8 @@ from lettergen.errors import CaseError
 
 BASE = "https://lettergen.dev/fhir"
 FACTS_SYSTEM = f"{BASE}/CodeSystem/facts"
+# A service's documented rationale (a code with no criteria on file): Observations the ServiceRequest points to.
+RATIONALE_SYSTEM = f"{BASE}/CodeSystem/rationale"
 PLAN_TYPE_SYSTEM = f"{BASE}/CodeSystem/plan-type"
 LETTER_TYPE_SYSTEM = f"{BASE}/CodeSystem/letter-type"
 CASE_ID_SYSTEM = f"{BASE}/case-id"
@@ -266,6 +271,24 @@ def _fact(b: _Bundle, loc: str, obs: dict[str, Any]) -> tuple[str, dict[str, Any
     return fact_id, fact
 
 
+def _is_rationale(b: _Bundle, loc: str, res: dict[str, Any]) -> bool:
+    """An Observation coded in the rationale code system."""
+    if res.get("resourceType") != "Observation" or not isinstance(res.get("code"), dict):
+        return False
+    return any(system == RATIONALE_SYSTEM for _, system, _ in b.codes(f"{loc}.code", res["code"]))
+
+
+def _rationale(b: _Bundle, loc: str, obs: dict[str, Any]) -> dict[str, Any]:
+    """An Observation a ServiceRequest.supportingInfo points to, as a rationale entry (statement, source, date)."""
+    entry: dict[str, Any] = {"statement": b.get(loc, obs, "valueString", str, required=True)}
+    derived = b.items(loc, obs, "derivedFrom")
+    if not derived:
+        b.fail(f"{loc}.derivedFrom", "is required (the record the rationale is documented in, as display)")
+    entry["source"] = b.get(f"{loc}.derivedFrom[0]", derived[0], "display", str, required=True)
+    entry["date"] = _date(b, f"{loc}.effectiveDateTime", b.get(loc, obs, "effectiveDateTime", str, required=True))
+    return entry
+
+
 def _date(b: _Bundle, where: str, text: str) -> date:
     try:
         return date.fromisoformat(text[:10])
@@ -385,9 +408,25 @@ def case_from_bundle(data: dict[str, Any], file: str, known_facts: Container[str
         diagnoses.append({"code": code, **({"description": desc} if desc else {})})
 
     services: list[dict[str, Any]] = []
+    rationale_obs: set[str] = set()  # the locations of the Observations read as rationale entries
     for loc, sr in b.of_type("ServiceRequest"):
         code, _ = _coding(b, loc, sr, "code", SERVICE_SYSTEMS)
         service: dict[str, Any] = {"code": code}
+        label = b.get(f"{loc}.code", sr["code"], "text", str)
+        if label:
+            service["label"] = label
+        entries: list[dict[str, Any]] = []
+        for ref in b.items(loc, sr, "supportingInfo"):
+            # Other supporting information (a document, a resource outside the Bundle) is not lettergen's to read.
+            target = b.by_ref.get(ref["reference"]) if isinstance(ref.get("reference"), str) else None
+            if target is None or not _is_rationale(b, *target):
+                continue
+            oloc, obs = target
+            origin[f"services[{len(services)}].rationale[{len(entries)}]"] = oloc
+            entries.append(_rationale(b, oloc, obs))
+            rationale_obs.add(oloc)
+        if entries:
+            service["rationale"] = entries
         sites = b.items(loc, sr, "bodySite")
         site = b.get(f"{loc}.bodySite[0]", sites[0], "text", str) if sites else None
         if site:
@@ -407,6 +446,10 @@ def case_from_bundle(data: dict[str, Any], file: str, known_facts: Container[str
 
     facts: dict[str, Any] = {}
     for loc, obs in b.of_type("Observation"):
+        if loc in rationale_obs:
+            continue
+        if _is_rationale(b, loc, obs):
+            b.fail(f"{loc}.code", "is a rationale entry, but no ServiceRequest.supportingInfo points to it")
         fact_id, fact = _fact(b, loc, obs)
         if fact_id in facts:  # the id is not named: it may be anything, a member id among them
             b.fail(f"{loc}.code", f"gives the fact of {origin[f'facts.{fact_id}']} a second time")

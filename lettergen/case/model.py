@@ -201,6 +201,19 @@ class Diagnosis(_Model):
         return v
 
 
+class Rationale(_Model):
+    """One entry of the clinician's documented rationale for a service: a chart fact in the clinician's words,
+    with the record it is documented in and that record's date. A letter states it as written, cited to
+    itself, and the validator holds the sentence to it as to any chart fact (rules 1 and 2). Write findings
+    (imaging, examination, treatments tried and their results), not conclusions: a sentence that says the
+    service is medically necessary or meets anything is refused for a code no criteria were checked for
+    (rule 5)."""
+
+    statement: Text
+    source: ShortText
+    date: PastDate
+
+
 class Service(_Model):
     code: str
     site: ShortText | None = None
@@ -208,6 +221,11 @@ class Service(_Model):
     laterality: Literal["left", "right", "bilateral"] | None = None
     # Planned or past: a prior-authorization request names a date to come, an appeal the date it was given.
     date_of_service: date | None = None
+    # For a code with no criteria on file (verdict not_assessed): what the service is, in the clinician's words,
+    # and the documented rationale the letter rests on. A code with criteria on file is named by its criteria's
+    # label and argued on its facts; rationale entries given for it are shown as clinical history.
+    label: ShortText | None = None
+    rationale: tuple[Rationale, ...] = Field(default=(), max_length=20)
 
     @field_validator("code", mode="before")
     @classmethod
@@ -282,6 +300,12 @@ class Denial(_Model):
         return self
 
 
+def rationale_id(code: str, n: int) -> str:
+    """The chart-fact id of a service's ``n``-th rationale entry (from 1): ``27447.rationale.1``. Never a fact
+    id of ``facts`` (those are lower-case words)."""
+    return f"{code}.rationale.{n}"
+
+
 CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
 
@@ -330,6 +354,25 @@ class Case(_Model):
 
     def fact(self, fact_id: str) -> Fact | None:
         return self.facts.get(fact_id)
+
+    def chart_fact(self, fact_id: str) -> Fact | None:
+        """A documented chart fact by the id a letter's sentence cites: a fact of ``facts``, or a service's
+        rationale entry (``<code>.rationale.<n>``, see :func:`rationale_id`), as a fact whose value and
+        evidence are the statement."""
+        fact = self.facts.get(fact_id)
+        if fact is not None or ".rationale." not in fact_id:
+            return fact
+        code, _, n = fact_id.partition(".rationale.")
+        svc = next((s for s in self.services if s.code == code), None)
+        if svc is None or not n.isdigit() or not 1 <= int(n) <= len(svc.rationale):
+            return None
+        r = svc.rationale[int(n) - 1]
+        return Fact(value=r.statement, evidence=r.statement, source=r.source, date=r.date)
+
+    def rationale_facts(self, code: str) -> list[str]:
+        """The chart-fact ids of a service's rationale entries, in order."""
+        svc = next((s for s in self.services if s.code == code), None)
+        return [rationale_id(code, n) for n in range(1, len(svc.rationale) + 1)] if svc else []
 
     def identifiers(self) -> list[str]:
         """Every patient identifier, for redaction and for the tests that prove none leaks."""

@@ -2,7 +2,8 @@
 
 Evaluation is three-valued (Kleene): ``True``, ``False`` and ``None`` for unknown. An absent fact is
 unknown, never false, so a missing chart note can make a verdict ``insufficient`` but never
-``not_met``.
+``not_met``. A requested code with no criteria on file is not evaluated at all: its verdict is
+``not_assessed`` (see :class:`ServiceDecision`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from lettergen.knowledge.store import KnowledgeBase
 
 Tri = bool | None
 Status = Literal["met", "not_met", "unknown"]
-Verdict = Literal["met", "not_met", "insufficient"]
+Verdict = Literal["met", "not_met", "insufficient", "not_assessed"]
 
 
 class _Out(BaseModel):
@@ -67,14 +68,42 @@ class Conflict(_Out):
     citations: tuple[str, ...]
 
 
+class RationaleEntry(_Out):
+    """One entry of the clinician's documented rationale for a code with no criteria on file: ``id`` is the
+    chart-fact id a letter's sentence cites (``27447.rationale.1``)."""
+
+    id: str
+    statement: str
+    source: str
+    date: date
+
+
 class ServiceDecision(_Out):
+    """The decision for one requested code. ``verdict`` is one of:
+
+    - ``met``: every indication of the code's criteria holds and the record rules out every exclusion;
+    - ``not_met``: an indication is false or an exclusion applies (or the code is bundled into another
+      requested code, by the other code's criteria);
+    - ``insufficient``: neither yet; ``missing_facts`` lists the smallest set of questions whose answers can
+      still change the verdict;
+    - ``not_assessed``: no criteria for the code are on file, so nothing was checked: ``policy`` is None,
+      ``criteria`` and ``missing_facts`` are empty, ``label`` is the clinician's own (the case's
+      ``services[].label``, None when not given) and ``rationale`` lists the clinician's documented rationale
+      (the case's ``services[].rationale``). A payer letter may request such a code on that rationale alone,
+      when there is one, and claims nothing about any policy for it; it never says the code is medically
+      necessary or meets anything (validator rules 5 and 7).
+
+    ``rationale`` is empty for every other verdict (the rationale entries of a code with criteria on file are
+    clinical history; its criteria decide it)."""
+
     code: str
-    label: str
-    policy: str
+    label: str | None
+    policy: str | None
     verdict: Verdict
     criteria: tuple[CriterionResult, ...]
     missing_facts: tuple[MissingFact, ...]
     conflicts: tuple[Conflict, ...]
+    rationale: tuple[RationaleEntry, ...] = ()
 
 
 class Deadline(_Out):
@@ -91,6 +120,10 @@ class Deadline(_Out):
 
 
 class Decision(_Out):
+    """Every requested code's :class:`ServiceDecision` (verdict ``met``, ``not_met``, ``insufficient`` or
+    ``not_assessed``), in the order the case requests them, and the appeal deadline when the case answers a
+    denial. ``lettergen check --json`` prints it; the ledger keeps it."""
+
     case_id: str
     services: tuple[ServiceDecision, ...]
     deadline: Deadline | None = None
@@ -298,21 +331,17 @@ def missing_facts(gating: list[tuple[Criterion, str]], facts: Facts) -> list[str
 
 
 def select_policies(case: Case, kb: KnowledgeBase, file: str = "case") -> dict[str, Policy]:
-    """The policy that governs each requested code (payer overlay first, then default)."""
+    """The policy that governs each requested code (payer overlay first, then default); a code with no criteria
+    on file has none (its verdict is ``not_assessed``)."""
     if case.payer.policy and case.payer.policy not in kb.policy_sets():
         # Not echoed: whatever was written there (a member id, say) is not a policy set, and may be patient data.
         known = ", ".join(s for s in kb.policy_sets() if s != "default") or "none"
         raise CaseError(file, "payer.policy", f"is not a payer policy set on file (known: {known})")
     out: dict[str, Policy] = {}
-    for i, s in enumerate(case.services):
+    for s in case.services:
         pol = kb.policy_for(s.code, case.payer.policy)
-        if pol is None:
-            raise CaseError(
-                file,
-                f"services[{i}].code",
-                f"{s.code} has no criteria on file (see 'lettergen criteria list')",
-            )
-        out[s.code] = pol
+        if pol is not None:
+            out[s.code] = pol
     return out
 
 
@@ -417,15 +446,17 @@ def decide(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> De
     services: list[ServiceDecision] = []
     for svc in case.services:
         code = svc.code
-        pol = policies[code]
+        pol = policies.get(code)
         # Age on this service's own date (a course may start months after another service), else the letter's.
         svc_facts = case_facts(case, kb, svc.date_of_service or letter_day)
-        gating: list[tuple[Criterion, str]] = [(c, "indication") for c in pol.indications]
-        gating += [(c, "exclusion") for c in pol.exclusions]
+        gating: list[tuple[Criterion, str]] = []
+        if pol is not None:
+            gating += [(c, "indication") for c in pol.indications]
+            gating += [(c, "exclusion") for c in pol.exclusions]
         results = [_result(c, kind, evaluate(c.rule, svc_facts)) for c, kind in gating]  # type: ignore[arg-type]
         conflicts = [
             Conflict(codes=[code, b.code], reason=b.reason, citations=list(b.citations))
-            for b in pol.bundles
+            for b in (pol.bundles if pol is not None else ())
             if b.code in requested
         ]
         if code in bundled_into:
@@ -441,6 +472,27 @@ def decide(case: Case, kb: KnowledgeBase, letter_date: date | None = None) -> De
                     citations=list(b.citations),
                 )
             )
+        if pol is None:
+            # No criteria on file: nothing to check, unless another requested code's criteria bundle this one
+            # (a failed bundling criterion: not_met, as for a code with criteria).
+            services.append(
+                ServiceDecision(
+                    code=code,
+                    label=svc.label,
+                    policy=None,
+                    verdict=_verdict((r.kind, r.status) for r in results) if results else "not_assessed",
+                    criteria=results,
+                    missing_facts=[],
+                    conflicts=conflicts,
+                    rationale=[]
+                    if results
+                    else [
+                        RationaleEntry(id=fid, statement=r.statement, source=r.source, date=r.date)
+                        for fid, r in zip(case.rationale_facts(code), svc.rationale, strict=True)
+                    ],
+                )
+            )
+            continue
         verdict = _verdict((r.kind, r.status) for r in results)
         missing: list[MissingFact] = []
         if verdict == "insufficient":

@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any, Literal, get_args, get_origin
 
 from lettergen.case import denials
-from lettergen.case.codes import normalize_service_code
+from lettergen.case.codes import normalize_service_code, service_code_problem
 from lettergen.case.model import CASE_ID, Denial, LetterSpec, Patient, Payer, Service
 from lettergen.errors import UsageError
 from lettergen.knowledge.policies import AGE, Policy, Question
@@ -41,21 +41,23 @@ def check_case_id(case_id: str) -> str:
     return case_id
 
 
-def _policies(codes: list[str], kb: KnowledgeBase, policy_set: str | None = None) -> list[tuple[str, Policy]]:
-    out = []
+def _policies(codes: list[str], kb: KnowledgeBase, policy_set: str | None = None) -> list[tuple[str, Policy | None]]:
+    """Each code with its criteria, or None for a code with no criteria on file (its case states a label and
+    the clinician's documented rationale instead)."""
+    out: list[tuple[str, Policy | None]] = []
     for raw in codes:
         code = normalize_service_code(raw)
-        pol = kb.policy_for(code, policy_set)
-        if pol is None:
-            raise UsageError(f"--code: no criteria on file for {code} (see 'lettergen criteria list')")
-        out.append((code, pol))
+        problem = service_code_problem(code)
+        if problem:
+            raise UsageError(f"--code: {problem}")
+        out.append((code, kb.policy_for(code, policy_set)))
     return out
 
 
-def _questions(pairs: list[tuple[str, Policy]]) -> list[Question]:
+def _questions(pairs: list[tuple[str, Policy | None]]) -> list[Question]:
     seen: dict[str, Question] = {}
     for _, pol in pairs:
-        for q in pol.questions:
+        for q in pol.questions if pol is not None else ():
             if q.id != AGE.id:  # derived from the birth date, never written
                 seen.setdefault(q.id, q)
     return list(seen.values())
@@ -212,6 +214,22 @@ def skeleton_yaml(
         "services:",
     ]
     for code, pol in pairs:
+        if pol is None:
+            lines += [
+                f"  # {code}: no criteria on file. The letter rests on the clinician's documented rationale alone",
+                "  # and names no policy: state findings (imaging, examination, treatments tried and their",
+                "  # results), not conclusions; attach the payer's own policy for the code if it publishes one.",
+                _field(2, "- code", f"'{code}'", "no criteria on file"),
+                _field(4, "label", "", "required: the service in the clinician's words"),
+                _field(4, "site", "", "optional: the site, e.g. left knee"),
+                _field(4, "units", "1", "1 to 99"),
+                _field(4, "date_of_service", "", "optional, YYYY-MM-DD: planned, or given (for an appeal)"),
+                _field(4, "rationale", "", "one or more chart findings, each with its source and date"),
+                _field(6, "- statement", "", "required: a finding in the chart's words"),
+                _field(8, "source", "", "required: the note or report"),
+                _field(8, "date", "", "required: YYYY-MM-DD"),
+            ]
+            continue
         lines += [
             _field(2, "- code", f"'{code}'", pol.label(code)),
             _field(4, "site", "", "optional: the site, e.g. left thigh mass"),

@@ -22,7 +22,15 @@ def decision_text(decision: Decision, ncci: NcciReport | None = None) -> str:
     """The decision for the terminal; with ``ncci``, the NCCI edits of the imported CMS tables after it."""
     lines = [f"case {decision.case_id}"]
     for s in decision.services:
-        lines.append(f"  {s.code:<6} {s.verdict:<13} {s.label}  [{s.policy}]")
+        label = s.label or "(no label given)"
+        lines.append(f"  {s.code:<6} {s.verdict:<13} {label}  [{s.policy or 'no criteria on file'}]")
+        for r in s.rationale:
+            lines.append(f"      = rationale {r.id} ({r.source}, {r.date.isoformat()}): {r.statement}")
+        if s.verdict == "not_assessed" and not s.rationale:
+            lines.append(
+                "      no rationale: nothing to request it on; add the clinician's documented rationale "
+                "(services[].rationale: statement, source, date), or criteria for the code"
+            )
         for c in s.criteria:
             lines.append(f"      {_MARK[c.status]} {c.kind:<10} {c.id}: {c.text}")
         for conf in s.conflicts:

@@ -4,9 +4,11 @@ Like :mod:`lettergen.letter.claims`, this module writes no clinical prose: the r
 base (criteria, findings, code cards, bundling rules, checklists) and the case's chart facts, chosen by the
 denial's category. The deadline sentence cites the regulation findings its rule rests on.
 
-Only codes whose verdict is ``met`` are appealed. Codes still ``insufficient`` are listed with what they need;
-codes ``not_met`` are named with the reason no appeal is drafted for them. When no denied code is met there is
-nothing honest to appeal, and :func:`build_appeal` raises :class:`NothingToAppeal` (exit 4) instead of drafting.
+Only codes whose verdict is ``met`` are appealed on their criteria, and codes with no criteria on file
+(``not_assessed``) on the clinician's documented rationale when the case carries one. Codes still
+``insufficient`` (or not assessed with no rationale) are listed with what they need; codes ``not_met`` are named
+with the reason no appeal is drafted for them. When no denied code can be appealed there is nothing honest to
+appeal, and :func:`build_appeal` raises :class:`NothingToAppeal` (exit 4) instead of drafting.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class AppealView:
     @property
     def plan_policies(self) -> list[ServiceView]:
         """Appealed codes decided under the payer's own policy (payer.policy overlay)."""
-        return [v for v in self.appealed if v.policy.set != "default"]
+        return [v for v in self.appealed if v.policy is not None and v.policy.set != "default"]
 
     @property
     def deadline_words(self) -> str:
@@ -88,6 +90,8 @@ def _card(views: list[ServiceView]) -> tuple[list[Claim], list[Claim]]:
     card: list[Claim] = []
     bundling: list[Claim] = []
     for v in views:
+        if v.policy is None:  # no criteria on file: no code card, no bundling rules
+            continue
         c = v.policy.card
         if c is not None:
             card.append(cited_text_claim(c.covers, f"card.{v.code}.covers"))
@@ -105,13 +109,24 @@ def build_appeal(
     denial = case.denial
     if denial is None:
         raise InputError("the case has no denial block to answer")
-    appealed, pending, withdrawn = material.met, material.insufficient, material.not_met
+    appealed, withdrawn = material.requested, material.not_met
+    pending = [
+        v for v in material.services if v.verdict == "insufficient" or (v.verdict == "not_assessed" and not v.grounds)
+    ]
     # Talking points for a peer-to-peer call are the physician's own: they still help when nothing is met.
     if not appealed and letter_type != "peer_to_peer":
         why = ", ".join(f"{v.code}: {v.verdict}" for v in material.services)
+        ungrounded = [v.code for v in material.not_assessed if not v.grounds]
+        add = (
+            f"; {', '.join(ungrounded)} {'has' if len(ungrounded) == 1 else 'have'} no criteria on file and no "
+            "documented rationale: add the clinician's rationale (services[].rationale: statement, source, date)"
+            if ungrounded
+            else ""
+        )
         raise NothingToAppeal(
-            f"no appeal drafted: no denied code meets its criteria ({why}); the record does not support an appeal. "
-            "See 'lettergen check' for the criteria that fail, or draft --type determination for the internal memo"
+            f"no appeal drafted: no denied code meets its criteria ({why}){add}; the record does not support an "
+            "appeal. See 'lettergen check' for the criteria that fail, or draft --type determination for the "
+            "internal memo"
         )
     category, basis = denials.classify(denial.reason, denial.codes, denial.category)
     standard_of_care: list[Claim] = []

@@ -55,14 +55,19 @@ def _sentence(text: str) -> str:
 
 def fact_claim(case: Case, kb: KnowledgeBase, fid: str, prefix: str) -> Claim:
     """A chart fact as a sentence: its evidence, with the source and date it came from."""
-    fact = case.facts[fid]
+    fact = case.chart_fact(fid)
+    assert fact is not None
     q = kb.questions.get(fid)
     body = fact.evidence or f"{q.prompt if q else fid} {fact_value_text(fact).capitalize()}"
+    return _chart_claim(f"{prefix}.{fid}", body, fact, fid)
+
+
+def _chart_claim(cid: str, body: str, fact: Fact, fid: str) -> Claim:
     origin = ", ".join(x for x in (fact.source, long_date(fact.date) if fact.date else None) if x)
     text = _sentence(body)
     if origin:
         text = text[:-1] + f" ({origin})."
-    return Claim(id=f"{prefix}.{fid}", text=text, facts=(fid,))
+    return Claim(id=cid, text=text, facts=(fid,))
 
 
 def finding_claim(kb: KnowledgeBase, cid: str, prefix: str) -> Claim:
@@ -102,12 +107,12 @@ class CriterionView:
 @dataclass
 class ServiceView:
     decision: ServiceDecision
-    policy: Policy
+    policy: Policy | None  # None: no criteria on file (verdict not_assessed)
     site: str | None
     units: int
     date_of_service: str | None  # as the header writes it (letter.date_style)
     criteria: list[CriterionView]
-    verdict_claim: Claim
+    verdict_claim: Claim | None  # None only for a code with no criteria and no documented rationale
     # Guideline points that never gate: those the record documents, and those it does not (for the office).
     considerations: list[CriterionView] = field(default_factory=list)
     open_considerations: list[CriterionView] = field(default_factory=list)
@@ -115,6 +120,8 @@ class ServiceView:
     memo_pitfalls: list[Claim] = field(default_factory=list)
     memo_outcomes: list[Claim] = field(default_factory=list)
     conflicts: list[Claim] = field(default_factory=list)
+    # A code with no criteria on file: the clinician's documented rationale, one chart-fact claim per entry.
+    grounds: list[Claim] = field(default_factory=list)
 
     @property
     def code(self) -> str:
@@ -122,7 +129,13 @@ class ServiceView:
 
     @property
     def label(self) -> str:
-        return self.decision.label
+        """The criteria's plain-language label, or for a code with no criteria the clinician's ("" if none)."""
+        return self.decision.label or ""
+
+    @property
+    def named(self) -> str:
+        """The code as a heading names it: "CPT 27447: Total knee replacement", or "CPT 27447" without a label."""
+        return f"{self.code_word}: {self.label}" if self.label else self.code_word
 
     @property
     def verdict(self) -> str:
@@ -152,6 +165,22 @@ class Material:
         return [s for s in self.services if s.verdict == verdict]
 
     @property
+    def not_assessed(self) -> list[ServiceView]:
+        """Codes with no criteria on file."""
+        return self.with_verdict("not_assessed")
+
+    @property
+    def grounded(self) -> list[ServiceView]:
+        """Codes with no criteria on file whose documented rationale a payer letter can rest on."""
+        return [s for s in self.not_assessed if s.grounds]
+
+    @property
+    def requested(self) -> list[ServiceView]:
+        """What a payer letter requests or appeals, in the case's order: the codes that meet their criteria, and
+        the codes with no criteria on file that carry the clinician's documented rationale."""
+        return [s for s in self.services if s.verdict == "met" or (s.verdict == "not_assessed" and s.grounds)]
+
+    @property
     def met(self) -> list[ServiceView]:
         return self.with_verdict("met")
 
@@ -164,14 +193,28 @@ class Material:
         return self.with_verdict("not_met")
 
 
-def _verdict_claim(sd: ServiceDecision, pol: Policy, documented: set[str], cited: dict[str, list[str]]) -> Claim:
+def _verdict_claim(
+    sd: ServiceDecision, pol: Policy | None, documented: set[str], cited: dict[str, list[str]]
+) -> Claim | None:
     # Cite what the verdict rests on: every coverage criterion when met, the failing or open ones otherwise;
-    # ``cited`` holds the findings this case may cite for each criterion (see evidence_order).
+    # ``cited`` holds the findings this case may cite for each criterion (see evidence_order). A code with no
+    # criteria on file rests on the clinician's rationale, and the sentence names no policy; with no rationale
+    # there is nothing to rest a sentence on (None).
+    name = code_word(sd.code)
+    if sd.verdict == "not_assessed":
+        if not sd.rationale:
+            return None
+        text = f"The case for {name} rests on the clinical findings documented in the record, set out below."
+        return Claim(id=f"verdict.{sd.code}", text=text, facts=tuple(r.id for r in sd.rationale))
     basis = {"met": ("met",), "not_met": ("not_met",), "insufficient": ("unknown",)}[sd.verdict]
     relevant = [r for r in sd.criteria if r.status in basis and r.kind != "consideration"]
     cites = tuple(dict.fromkeys(c for r in relevant for c in cited.get(r.id, [])))
     facts = tuple(dict.fromkeys(f for r in relevant for f in r.facts if f in documented))
-    name = code_word(sd.code)
+    if pol is None:
+        # No criteria of its own, and bundled into another requested code by that code's criteria (not_met).
+        failed = [r for r in sd.criteria if r.status == "not_met"]
+        text = f"{name} is not supported on this record: " + "; ".join(r.text.rstrip(".") for r in failed) + "."
+        return Claim(id=f"verdict.{sd.code}", text=text, citations=cites, facts=facts)
     if sd.verdict == "met":
         exclusions = [r for r in sd.criteria if r.kind == "exclusion"]
         text = f"{name} meets each coverage criterion set out below"
@@ -232,11 +275,11 @@ def _build_memo_claims(pol: Policy, code: str) -> dict[str, tuple[Claim, ...]]:
 def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_date: date) -> Material:
     facts = case_facts(case, kb, letter_date)
     said: set[str] = set()  # findings, facts and conflicts already stated: no sentence is printed twice in a letter
-    order = {"met": 0, "insufficient": 1, "not_met": 2}
+    order = {"met": 0, "not_assessed": 1, "insufficient": 2, "not_met": 3}
     built: dict[str, ServiceView] = {}
     for sd in sorted(decision.services, key=lambda s: order[s.verdict]):
         pol = kb.policy_for(sd.code, case.payer.policy)
-        assert pol is not None  # decide() already resolved every code
+        assert pol is not None or sd.policy is None  # decide() resolved every code that has criteria
         svc = next(s for s in case.services if s.code == sd.code)
         crit_views: list[CriterionView] = []
         considered: list[CriterionView] = []
@@ -285,12 +328,35 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
             considerations=considered,
             open_considerations=open_points,
             conflicts=conflicts,
+            grounds=[grounds_claim(case, sd.code, r.id) for r in sd.rationale],
         )
-        if pol.memo:
+        if pol is not None and pol.memo:
             for part, claims in _memo_claims(kb, pol, sd.code).items():
                 setattr(view, f"memo_{part}", list(claims))
         built[sd.code] = view
     views = [built[sd.code] for sd in decision.services]
-    ordered = sorted(case.facts, key=lambda f: (case.facts[f].date or date.min, f))
+    # The clinical history: the case's facts, and the rationale entries of codes that are not argued on them
+    # (a code whose criteria decide it); a code with no criteria on file states its own under its heading.
+    argued_on_rationale = {r.id for sd in decision.services for r in sd.rationale}
+    rationale = [
+        fid for sd in decision.services for fid in case.rationale_facts(sd.code) if fid not in argued_on_rationale
+    ]
+    dated = {f: case.facts[f].date for f in case.facts}
+    dated.update((f, _rationale_date(case, f)) for f in rationale)
+    ordered = sorted(dated, key=lambda f: (dated[f] or date.min, f))
     history = [fact_claim(case, kb, f, "history") for f in ordered]
     return Material(case=case, decision=decision, letter_date=letter_date, services=views, history=history)
+
+
+def _rationale_date(case: Case, fid: str) -> date | None:
+    fact = case.chart_fact(fid)
+    return fact.date if fact is not None else None
+
+
+def grounds_claim(case: Case, code: str, fid: str) -> Claim:
+    """One entry of the clinician's documented rationale for a code with no criteria on file, as the letter
+    states it (``grounds.<code>.<n>``): the statement, with the record and date it is documented in, citing
+    itself as a chart fact."""
+    fact = case.chart_fact(fid)
+    assert fact is not None and isinstance(fact.value, str)
+    return _chart_claim(f"grounds.{code}.{fid.rpartition('.')[2]}", fact.value, fact, fid)

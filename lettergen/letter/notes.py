@@ -1,11 +1,11 @@
 """The staff note: what the office needs and the payer must not read.
 
 A payer letter names only the codes it requests and says only what is true and useful to the payer. Everything
-else the drafting learned goes here, in Markdown: the verdict of every code, the questions the record still has
-to answer (most decisive first), why a code is not requested, guideline points that would strengthen the
-request, coding conflicts (and the NCCI edits of the CMS tables the office imported), what to enclose, and the
-filing deadline with its advice. The CLI prints it on stderr and writes it beside the letter as
-``<case_id>.<type>.notes.md``; the ledger keeps it.
+else the drafting learned goes here, in Markdown: the verdict of every code, the codes no criteria were checked
+for (and what the office must then attach or add), the questions the record still has to answer (most decisive
+first), why a code is not requested, guideline points that would strengthen the request, coding conflicts (and
+the NCCI edits of the CMS tables the office imported), what to enclose, and the filing deadline with its advice.
+The CLI prints it on stderr and writes it beside the letter as ``<case_id>.<type>.notes.md``; the ledger keeps it.
 
 It carries no patient identifier: the case is named by its case_id.
 """
@@ -25,11 +25,53 @@ def staff_note(
     lines = [f"# Staff note for case {case.case_id}, {letter_type.replace('_', ' ')} (not for the payer)", ""]
     lines += ["## Verdicts", ""]
     payer_letter = letter_type in ("lmn", "appeal", "external_review")
+    requested = {v.code for v in material.requested}
     for v in material.services:
         where = ""
         if payer_letter:
-            where = "; in the letter" if v.verdict == "met" else "; not in the letter"
-        lines.append(f"- {code_word(v.code)} ({v.label}): {v.verdict.replace('_', ' ')} under {v.policy.title}{where}")
+            where = "; in the letter" if v.code in requested else "; not in the letter"
+        label = f" ({v.label})" if v.label else ""
+        if v.policy is None:
+            basis = "no criteria on file" + (", on the clinician's documented rationale" if v.grounds else "")
+            lines.append(f"- {code_word(v.code)}{label}: {v.verdict.replace('_', ' ')} ({basis}){where}")
+        else:
+            lines.append(f"- {code_word(v.code)}{label}: {v.verdict.replace('_', ' ')} under {v.policy.title}{where}")
+    unchecked = material.not_assessed
+    if unchecked:
+        lines += ["", "## No criteria checked", ""]
+        for v in unchecked:
+            i = next(i for i, s in enumerate(case.services) if s.code == v.code)
+            if v.grounds:
+                lines.append(
+                    f"- {code_word(v.code)}: no criteria were checked for this code: lettergen has no criteria file "
+                    "for it, so the letter claims nothing about any coverage policy and asks for authorization on "
+                    f"the clinician's documented rationale alone ({len(v.grounds)} "
+                    f"{'entry' if len(v.grounds) == 1 else 'entries'}, services[{i}].rationale). The payer will "
+                    "judge it by its own policy, which nobody has checked this record against: before sending, "
+                    "attach the payer's own policy for this code with the records that show each of its criteria, "
+                    "or else the clinical rationale itself (the records each entry cites)."
+                )
+            else:
+                lines.append(
+                    f"- {code_word(v.code)}: no criteria were checked for this code (no criteria file), and the case "
+                    "documents no rationale for it, so no payer letter requests it. Add under "
+                    f"services[{i}] a `label` in the clinician's words and `rationale` entries (statement, source, "
+                    "date), each a finding the chart documents (imaging, examination, treatments tried and their "
+                    "results), then draft again; attach the payer's own policy for the code if it publishes one."
+                )
+            if not v.label:
+                lines.append(f"  - Add services[{i}].label: the letter names this code by its number alone.")
+    extra = [
+        (i, s)
+        for i, s in enumerate(case.services)
+        if (s.rationale or s.label) and material.decision.service(s.code).policy is not None
+    ]
+    if extra:
+        lines += ["", "## Criteria on file decide these codes", ""]
+        for i, s in extra:
+            parts = [f"services[{i}].label is not used (the criteria's label is)"] if s.label else []
+            parts += ["its rationale entries are stated as clinical history"] if s.rationale else []
+            lines.append(f"- {code_word(s.code)}: its criteria decide it; " + " and ".join(parts) + ".")
     needed = [v for v in material.services if v.decision.missing_facts]
     if needed:
         lines += ["", "## Documentation still needed (most decisive first)", ""]
@@ -57,7 +99,7 @@ def staff_note(
     if ncci is not None:  # the CMS tables the office imported (lettergen kb import-ncci): for the office only
         lines += ["", "## NCCI edits (CMS tables imported by the office; not for the payer)", ""]
         lines += [f"- {line}" for line in report_lines(ncci)]
-    enclose = [(v, item) for v in material.met for item in v.policy.checklist]
+    enclose = [(v, item) for v in material.met if v.policy is not None for item in v.policy.checklist]
     if enclose:
         lines += ["", "## Enclose with the letter", ""]
         lines += [f"- {code_word(v.code)}: {item}" for v, item in enclose]

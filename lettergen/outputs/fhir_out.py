@@ -6,8 +6,13 @@ them with fhir.resources (extra ``fhir``; its R4B models, the R4-compatible rele
 The decision per service rides on its ServiceRequest in an extension shaped after the Da Vinci CRD
 coverage-information extension: CRD's ``covered``/``pa-needed`` are a payer's assertions, which
 lettergen cannot make, so the extension carries lettergen's own verdict (met / not_met /
-insufficient), the policy applied, the missing facts (coded in the facts code system, with their
-questions, as CRD's ``info-needed`` would point to), conflicts and the findings cited.
+insufficient / not_assessed), the policy applied (none for a code with no criteria on file), the missing
+facts (coded in the facts code system, with their questions, as CRD's ``info-needed`` would point to),
+conflicts and the findings cited.
+
+A service's label in the clinician's words is its ``code.text``; its documented rationale entries are
+Observations coded in the rationale code system that its ``supportingInfo`` points to, in order (see
+``fhir_in`` for the mapping).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from lettergen.case.fhir_in import (
     MBI,
     NPI,
     PLAN_TYPE_SYSTEM,
+    RATIONALE_SYSTEM,
 )
 from lettergen.case.model import Case, Fact
 from lettergen.decision.engine import Decision, ServiceDecision
@@ -166,6 +172,17 @@ def case_entries(case: Case) -> list[Resource]:
         )
     for s in case.services:
         entries.append(_entry(cid, f"service-{s.code}", _service_request(case, s.code)))
+        for n, r in enumerate(s.rationale, start=1):
+            obs: Resource = {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": RATIONALE_SYSTEM, "code": "rationale"}]},
+                "subject": _ref(cid, "patient"),
+                "effectiveDateTime": r.date.isoformat(),
+                "valueString": r.statement,
+                "derivedFrom": [{"display": r.source}],
+            }
+            entries.append(_entry(cid, f"rationale-{s.code}-{n}", obs))
     for fact_id, fact in case.facts.items():
         entries.append(_entry(cid, f"fact-{fact_id}", _fact_resource(case, fact_id, fact)))
     if case.denial is not None:
@@ -227,6 +244,10 @@ def _service_request(case: Case, code: str) -> Resource:
         "insurance": [_ref(cid, "coverage")],
         "reasonReference": [_ref(cid, f"condition-{i}") for i in range(len(case.diagnoses))],
     }
+    if service.label:
+        sr["code"]["text"] = service.label
+    if service.rationale:
+        sr["supportingInfo"] = [_ref(cid, f"rationale-{code}-{n}") for n in range(1, len(service.rationale) + 1)]
     if service.site:
         sr["bodySite"] = [{"text": service.site}]
     if service.laterality:
@@ -250,9 +271,10 @@ def case_bundle(case: Case) -> Resource:
 
 
 def _necessity(case: Case, sd: ServiceDecision, day: date) -> Resource:
-    sub: list[Resource] = [
-        {"url": "verdict", "valueCode": sd.verdict},
-        {"url": "policy", "valueString": sd.policy},
+    sub: list[Resource] = [{"url": "verdict", "valueCode": sd.verdict}]
+    if sd.policy is not None:  # a code with no criteria on file was checked against no policy
+        sub.append({"url": "policy", "valueString": sd.policy})
+    sub += [
         {"url": "coverage", "valueReference": _ref(case.case_id, "coverage")},
         {"url": "date", "valueDate": day.isoformat()},
     ]

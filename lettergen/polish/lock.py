@@ -101,6 +101,8 @@ def case_literals(case: Case, decision: Decision, kb: KnowledgeBase) -> list[str
         if isinstance(fact.value, str):
             values += [fact.value, fact_value_text(fact)]
     values += [s.site for s in case.services] + [d.description for d in case.diagnoses]
+    values += [s.label for s in case.services]  # the clinician's words for a code with no criteria on file
+    values += [x for s in case.services for r in s.rationale for x in (r.statement, r.source)]
     values += list(case.enclosures)
     for sd in decision.services:
         values.append(sd.label)

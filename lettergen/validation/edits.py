@@ -222,12 +222,15 @@ def _moved(order: list[int]) -> set[int]:
 
 
 def _group(sid: str) -> str | None:
-    """The criterion a claim supports (``rationale.<code>.<criterion>``), or its verdict (``verdict.<code>``)."""
+    """The criterion a claim supports (``rationale.<code>.<criterion>``), its verdict (``verdict.<code>``), or the
+    request for a code with no criteria on file that its documented rationale supports (``grounds.<code>``)."""
     parts = sid.split(".")
     if parts[0] == "rationale" and len(parts) >= 4 and parts[-1] != "criterion":
         return ".".join(parts[:3])
     if parts[0] == "verdict" and len(parts) == 2:
         return sid
+    if parts[0] == "grounds" and len(parts) == 3:
+        return ".".join(parts[:2])
     return None
 
 
@@ -238,9 +241,8 @@ def _heads(group: str, present: set[str]) -> list[str]:
         head = f"{group}.criterion"
         return [head] if head in present else []
     code = parts[1]
-    return sorted(
-        s for s in present if s in (f"summary.{code}", f"determination.{code}") or s.startswith("request.ask")
-    )
+    heads = (f"summary.{code}", f"determination.{code}") + ((f"verdict.{code}",) if parts[0] == "grounds" else ())
+    return sorted(s for s in present if s in heads or s.startswith("request.ask"))
 
 
 def validate_edited(letter_text: str, ledger: Ledger, tokens: TokenPattern | None = None) -> ValidationResult:

@@ -6,10 +6,17 @@ Rules (numbered as in the project's design notes; other modules cite them by num
 2. grounding: numbers, dates and codes in a claim appear in its findings, its facts or the case header;
 3. polished against draft (see :mod:`lettergen.polish.guard`);
 4. structure: the elements the letter type needs;
-5. the letter never asserts necessity for a code whose verdict is not ``met``;
+5. the letter never asserts necessity for a code whose verdict is not ``met``. A code with no criteria on file
+   (``not_assessed``) that carries the clinician's documented rationale may be *requested* ("request prior
+   authorization for", "authorize", "approve"), but no sentence that names it, nor any sentence stated for it
+   (its rationale, ``grounds.<code>.<n>``, and ``verdict.<code>``), may say that it is necessary or medically
+   necessary or that it meets, satisfies or qualifies under anything; without a documented rationale it may
+   not be requested either;
 6. no unfilled placeholders, no guarantees or absolute promises;
 7. consistency: what the letter says of a code as a whole (its verdict, "rules out each exclusion") and of
-   each criterion (its status word) agrees with the decision the letter was drafted from.
+   each criterion (its status word) agrees with the decision the letter was drafted from. A ``not_assessed``
+   code is said to be neither met, nor not met, nor undecided, nor to have its exclusions ruled out: no
+   criteria were checked for it.
 
 A person's edit of a drafted letter is held to the same rules (:mod:`lettergen.validation.edits`): rule 3's meaning
 check for every reworded sentence, rules 2, 5, 6 and 7 for new text, rule 4 for deleted text.
@@ -165,6 +172,8 @@ def header_text(
 def policy_names(decision: Decision, kb: KnowledgeBase) -> list[str]:
     out = []
     for s in decision.services:
+        if s.policy is None:  # no criteria on file: no policy is named
+            continue
         pol = kb.policies.get(s.policy.split("@", 1)[0])
         if pol is not None:
             out += [pol.title, pol.version]
@@ -178,18 +187,28 @@ def grounding_text(s: Sentence, case: Case, kb: KnowledgeBase) -> str:
         if hit is not None:
             parts += [hit[1].statement, *hit[1].figures]
     for fid in s.facts:
-        fact = case.facts.get(fid)
+        fact = case.chart_fact(fid)
         if fact is not None:
             parts += [str(fact.value), fact.evidence or "", fact.date.isoformat() if fact.date else ""]
             parts += [fact.source or "", fact.unit or ""]
     return "\n".join(parts)
 
 
-_NECESSITY = re.compile(
-    r"\b(medically necessary|is necessary|are necessary|necessity is established|meets every"
-    r"|request(?:ing)? (?:prior )?authori[sz]ation for|authori[sz]e|approve)\b",
-    re.I,
+# Rule 5: what asserts necessity, and what asks for the service. A met code may be said to be both; a code
+# with no criteria on file and a documented rationale may be asked for only; any other code neither.
+_ASSERTS = r"medically necessary|is necessary|are necessary|necessity is established|meets every"
+_ASKS = r"request(?:ing)? (?:prior )?authori[sz]ation for|authori[sz]e|approve"
+_NECESSITY = re.compile(rf"\b({_ASSERTS}|{_ASKS})\b", re.I)
+# For a code no criteria were checked for, what no sentence may say of it: that it is medically necessary, or
+# that it meets (satisfies, qualifies under) a criterion, policy, guideline, requirement or indication, negated
+# or not (either is a verdict no criteria back). A sentence that names the code may not say "is necessary" of it
+# either; its rationale (grounds.<code>.<n>) may ("assistance is necessary on stairs" is a finding).
+_MEETS = (
+    r"(?:meets?|met|satisf(?:y|ies|ied)|qualif(?:y|ies|ied))\b(?:\W+\w+){0,6}?\W+"
+    r"(?:criteri(?:a|on)|polic(?:y|ies)|guidelines?|requirements?|indications?|coverage)"
 )
+_UNASSESSED_NAMED = re.compile(rf"\b(?:{_ASSERTS}|necessity|{_MEETS})\b", re.I)
+_UNASSESSED_STATED = re.compile(rf"\b(?:medically necessary|necessity|meets every|{_MEETS})\b", re.I)
 _NEGATION = re.compile(r"\b(not|no|cannot|never|does not|unable|until)\b", re.I)
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{%|%\}|\bTODO\b|\bTBD\b|\bXXX\b|\[(?:NAME|DATE|INSERT)[^\]]*\]|<<|>>", re.I)
 PROMISE = re.compile(
@@ -251,7 +270,7 @@ def check_sentence(s: Sentence, case: Case, kb: KnowledgeBase, header_atoms: set
         if not kb.has_citation(cid):
             issues.append(Issue(rule=1, sentence=s.id, message=f"cites unknown finding '{cid}'"))
     for fid in s.facts:
-        if fid not in case.facts:
+        if case.chart_fact(fid) is None:
             issues.append(Issue(rule=1, sentence=s.id, message=f"cites fact '{fid}' that the case does not document"))
     grounded = set(atoms(grounding_text(s, case, kb)))  # the header's atoms are looked up apart, not copied in
     for a in atoms(s.text):
@@ -267,19 +286,46 @@ def check_sentence(s: Sentence, case: Case, kb: KnowledgeBase, header_atoms: set
 
 
 def necessity_issues(sentences: Iterable[Sentence], decision: Decision) -> list[Issue]:
+    """Rule 5 (see the module docstring)."""
     # Each code's word pattern is compiled once per letter, and tried only where the code appears at all.
-    unmet = [(s.code, re.compile(rf"\b{re.escape(s.code)}\b")) for s in decision.services if s.verdict != "met"]
+    unmet = [
+        (s.code, re.compile(rf"\b{re.escape(s.code)}\b"), s.verdict == "not_assessed", bool(s.rationale))
+        for s in decision.services
+        if s.verdict != "met"
+    ]
     issues = []
     for s in sentences:
         if s.id.startswith(("header.", "reference.", "missing.", "enclosure.")):
             continue
-        for code, word in unmet:
-            if code in s.text and word.search(s.text) and _NECESSITY.search(s.text) and not _NEGATION.search(s.text):
+        for code, word, unassessed, grounded in unmet:
+            named = code in s.text and word.search(s.text) is not None
+            if not unassessed:
+                if named and _NECESSITY.search(s.text) and not _NEGATION.search(s.text):
+                    issues.append(
+                        Issue(rule=5, sentence=s.id, message=f"asserts necessity for {code}, whose verdict is not met")
+                    )
+                continue
+            # A code no criteria were checked for: the sentences that name it, and those stated for it.
+            stated = s.id.split(".")[1:2] == [code] and s.id.startswith(("grounds.", "verdict."))
+            if not (named or stated) or s.id.startswith("denial."):  # the denial's own words are reported
+                continue
+            m = (_UNASSESSED_NAMED if named else _UNASSESSED_STATED).search(s.text)
+            if m:
                 issues.append(
                     Issue(
                         rule=5,
                         sentence=s.id,
-                        message=f"asserts necessity for {code}, whose verdict is not met",
+                        message=f"says '{m.group(0)}' of {code}, for which no criteria were checked (not assessed): "
+                        "a letter may request it on its documented rationale, never say it is necessary or "
+                        "meets anything",
+                    )
+                )
+            elif not grounded and named and re.search(_ASKS, s.text, re.I):
+                issues.append(
+                    Issue(
+                        rule=5,
+                        sentence=s.id,
+                        message=f"requests {code}, for which no criteria were checked and no rationale is documented",
                     )
                 )
     return issues
@@ -322,8 +368,11 @@ _SAYS_VERDICT: dict[str, re.Pattern[str]] = {
         r"|\bdocumentation is insufficient\b",
         re.I,
     ),
+    "not_assessed": re.compile(
+        r"\bnot (?:yet )?assessed against (?:any )?criteria\b|\bno criteria (?:are )?on file\b", re.I
+    ),
 }
-_VERDICT_WORDS = {"met": "met", "not_met": "not met", "insufficient": "insufficient"}
+_VERDICT_WORDS = {"met": "met", "not_met": "not met", "insufficient": "insufficient", "not_assessed": "not assessed"}
 _EXCLUSIONS_CLEAR = re.compile(
     r"\brules? out (?:each|every|all|any) exclusions?\b|\bno exclusion (?:applies|is present)\b"
     r"|\bnone of the exclusions appl(?:y|ies)\b|\b(?:every|each|all) exclusions? (?:is|are) ruled out\b",
@@ -390,6 +439,14 @@ def consistency_issues(
                             f"{_VERDICT_WORDS[sd.verdict]}",
                         )
                     )
+            if clear and sd.verdict == "not_assessed":
+                issues.append(
+                    Issue(
+                        rule=7,
+                        sentence=s.id,
+                        message=f"says every exclusion is ruled out for {code}, but no criteria were checked for it",
+                    )
+                )
             open_exclusions = [r.id for r in sd.criteria if r.kind == "exclusion" and r.status != "met"]
             if open_exclusions and clear:
                 issues.append(
