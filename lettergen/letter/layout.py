@@ -104,9 +104,14 @@ def linked(text: str) -> Markup:
     out = Markup()
     last = 0
     for m in _LINK.finditer(text):
-        href = "https://doi.org/" + quote(m["id"], safe="/:;()._-") if m["doi"] else m["url"]
-        out += escape(text[last : m.start()]) + Markup('<a href="{}">{}</a>').format(href, m.group(0))
-        last = m.end()
+        shown, end = m.group(0), m.end()
+        # A closing parenthesis that balances one inside the address belongs to it (".../Authorization%20(PA)").
+        while shown.count("(") > shown.count(")") and text[end : end + 1] == ")":
+            shown, end = shown + ")", end + 1
+        target = shown.removeprefix("doi:")
+        href = "https://doi.org/" + quote(target, safe="/:;()._-") if m["doi"] else shown
+        out += escape(text[last : m.start()]) + Markup('<a href="{}">{}</a>').format(href, shown)
+        last = end
     return out + escape(text[last:])
 
 
