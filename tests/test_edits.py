@@ -82,7 +82,7 @@ def test_bad_ledger_is_input_error(tmp_path: Path) -> None:
 # Issue 19's defects, each an edit `lettergen validate` accepted (exit 0) before the edit check shared the
 # polish guard's meaning checks. Each row: the case, the letter type, the text replaced, its replacement,
 # and a fragment the error must hold.
-LMN_VERDICT = "CPT 20206 meets each coverage criterion set out below [1, 2, 3]."
+LMN_VERDICT = "CPT 20206 meets each criterion set out below [1, 2, 3]."
 ACCESSIBLE = "judged suitable for CT-guided core needle biopsy"
 DEFECTS = [
     ("not-added", CHORDOMA, "lmn", ACCESSIBLE, "judged not suitable for CT-guided core needle biopsy", "negation"),
@@ -198,7 +198,7 @@ HARMLESS = [
     ("blank-lines", "\n\n", "\n\n\n\n"),
     ("typo-in-a-non-claim-line", "I am writing on behalf", "I am writting on behalf"),
     ("reflowed-paragraph", "to request prior authorization for", "to request prior\nauthorization for"),
-    ("bold", LMN_VERDICT, "**CPT 20206 meets** each coverage criterion set out below [1, 2, 3]."),
+    ("bold", LMN_VERDICT, "**CPT 20206 meets** each criterion set out below [1, 2, 3]."),
 ]
 
 

@@ -163,7 +163,7 @@ def test_a_mixed_case_argues_each_code_on_its_own_grounds() -> None:
     verdicts = {s.code: s.verdict for s in d.decision.services}
     assert verdicts == {"20206": "met", "38505": "insufficient", "27447": "not_assessed"}
     assert "request prior authorization for CPT 20206 (" in text and " and CPT 27447 (total knee arthroplasty" in text
-    assert "CPT 20206 meets each coverage criterion set out below" in text
+    assert "CPT 20206 meets each criterion set out below" in text
     assert "38505" not in text
     # 20206 under its criteria; 27447 under the documented grounds, after them, with no policy of its own
     criteria_at, grounds_at = text.index("## Medical necessity, criterion by criterion"), text.index("## Documented")

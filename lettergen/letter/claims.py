@@ -193,8 +193,11 @@ class Material:
         return self.with_verdict("not_met")
 
 
+COVERAGE_TIERS = ("regulation", "payer_policy")
+
+
 def _verdict_claim(
-    sd: ServiceDecision, pol: Policy | None, documented: set[str], cited: dict[str, list[str]]
+    sd: ServiceDecision, pol: Policy | None, documented: set[str], cited: dict[str, list[str]], kb: KnowledgeBase
 ) -> Claim | None:
     # Cite what the verdict rests on: every coverage criterion when met, the failing or open ones otherwise;
     # ``cited`` holds the findings this case may cite for each criterion (see evidence_order). A code with no
@@ -217,7 +220,10 @@ def _verdict_claim(
         return Claim(id=f"verdict.{sd.code}", text=text, citations=cites, facts=facts)
     if sd.verdict == "met":
         exclusions = [r for r in sd.criteria if r.kind == "exclusion"]
-        text = f"{name} meets each coverage criterion set out below"
+        # "Coverage criterion" only where the letter quotes a payer policy or a regulation for this plan: criteria
+        # that rest, for this patient's plan, on guidelines and studies alone are lettergen's, not the payer's.
+        coverage = any((hit := kb.citations.get(c)) is not None and hit[0].tier in COVERAGE_TIERS for c in cites)
+        text = f"{name} meets each {'coverage criterion' if coverage else 'criterion'} set out below"
         text += ", and the record rules out each exclusion." if exclusions else "."
     elif sd.verdict == "not_met":
         failed = [r for r in sd.criteria if r.status == "not_met"]
@@ -324,7 +330,7 @@ def build_material(case: Case, decision: Decision, kb: KnowledgeBase, letter_dat
             units=svc.units,
             date_of_service=numeric_date(svc.date_of_service, case.letter.date_style) if svc.date_of_service else None,
             criteria=crit_views,
-            verdict_claim=_verdict_claim(sd, pol, set(case.facts), allowed),
+            verdict_claim=_verdict_claim(sd, pol, set(case.facts), allowed, kb),
             considerations=considered,
             open_considerations=open_points,
             conflicts=conflicts,
