@@ -309,7 +309,14 @@ def test_two_cases_with_the_same_outputs_the_second_fails_naming_the_first(
         code, _, stderr = run_cli("batch", *map(str, files), "-o", str(out), "-j", str(jobs), "--date", "2026-11-21")
         assert code == 2, stderr
         rows, _ = _report(out)
-        assert [r["status"] for r in rows] == (["skipped"] * 2 if rerun else ["ok"] * 2) + ["failed"]
+        statuses = [r["status"] for r in rows]
+        if rerun and jobs > 1:
+            # With two processes the later duplicate may reach the name first and write over it before the
+            # earlier case takes it back: the earlier case then drafts again ("ok") where it would be "skipped".
+            # The files are the earlier case's either way (checked below).
+            assert statuses[0] in ("skipped", "ok") and statuses[1:] == ["skipped", "failed"], statuses
+        else:
+            assert statuses == (["skipped"] * 2 if rerun else ["ok"] * 2) + ["failed"]
         assert rows[2]["error"].startswith(f"{pair[1]}: case_id: 'chordoma-gluteal-001' is also the case_id of ")
         assert f"of {pair[0]}, earlier in this batch" in rows[2]["error"]
         assert rows[2]["verdicts"] == "20206=met;38505=insufficient"
