@@ -159,12 +159,13 @@ def check_ncci(case: Case, db: Path | None = None, letter_date: date | None = No
     """The NCCI edits (CMS PTP pairs and MUEs) among the case's requested codes, from the database the office
     imported with ``lettergen kb import-ncci`` (``db``, default: the user's data folder); None where none has
     been imported. For the office only: no verdict depends on it, and no payer letter says it."""
-    from lettergen.decision.ncci import ncci_report
     from lettergen.knowledge.ncci import open_db
 
     opened = open_db(db)
     if opened is None:
         return None
+    from lettergen.decision.ncci import ncci_report  # only where a database was imported: its models cost a start
+
     with opened:
         services = [(s.code, s.units, s.date_of_service) for s in case.services]
         return ncci_report(services, opened, resolve_date(case, letter_date))
