@@ -21,6 +21,9 @@ import jinja2
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# The fastest safe loader there is, as lettergen's own reader uses: the floor must not be slowed by the pure-Python
+# parser where the C one is installed.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def templates(names: list[str]) -> list[str | None]:
@@ -63,7 +66,7 @@ def _merge(args: tuple[list[tuple[str, int]], list[str | None], str]) -> int:
         template = compiled[which]
         if template is None:
             continue
-        data = yaml.safe_load(Path(name).read_text(encoding="utf-8"))
+        data = yaml.load(Path(name).read_text(encoding="utf-8"), Loader=_LOADER)
         dob = data["patient"]["birth_date"]
         dob = dob.strftime("%m/%d/%Y") if hasattr(dob, "strftime") else dob
         letter = template.render(patient=data["patient"], dob=dob)
