@@ -32,7 +32,8 @@ def report(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     folder = tmp_path_factory.mktemp("examples")
     for name in ("biopsy-sacral-lesion.yaml", "appeal-erisa-chordoma-biopsy.yaml"):
         shutil.copy(EXAMPLES / name, folder / name)
-    return run_edits(folder, round_trip=False)  # the LibreOffice save: the test below, and the full CI run
+    # md and docx here (html, and the LibreOffice save of every letter, in the full CI run and the test below).
+    return run_edits(folder, round_trip=False, formats=("md", "docx"))
 
 
 def test_at_least_fifteen_lies_and_six_harmless_kinds() -> None:

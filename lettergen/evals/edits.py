@@ -479,14 +479,14 @@ class EditsReport(BaseModel):
     ok: bool
 
 
-def _letters(examples: Path, kb: KnowledgeBase) -> list[tuple[Letter, str, bytes]]:
+def _letters(examples: Path, kb: KnowledgeBase, formats: tuple[str, ...] = FORMATS) -> list[tuple[Letter, str, bytes]]:
     from lettergen import api
 
     out = []
     for path in sorted(examples.glob("*.yaml")):
         loaded = api.load_case(path, kb=kb)
         for ltype in LETTER_TYPES:
-            for fmt in FORMATS:
+            for fmt in formats:
                 try:
                     d = api.draft(loaded, letter_type=ltype, fmt=fmt, letter_date=LETTER_DATE, kb=kb)
                 except (NothingToDraft, InputError):  # nothing to request, or no denial to appeal
@@ -495,7 +495,9 @@ def _letters(examples: Path, kb: KnowledgeBase) -> list[tuple[Letter, str, bytes
     return out
 
 
-def run_edits(examples: Path | None = None, *, round_trip: bool = True) -> EditsReport:
+def run_edits(
+    examples: Path | None = None, *, round_trip: bool = True, formats: tuple[str, ...] = FORMATS
+) -> EditsReport:
     """Run every lie and harmless edit over every example letter; see the module docstring.
 
     ``round_trip`` includes the save by LibreOffice (which must be installed); without it that kind is
@@ -504,7 +506,7 @@ def run_edits(examples: Path | None = None, *, round_trip: bool = True) -> Edits
     if not examples.is_dir():
         raise UsageError("eval edits: needs the examples/ folder (a source checkout)")
     kb = load_kb()
-    letters = _letters(examples, kb)
+    letters = _letters(examples, kb, formats)
     tally: dict[str, _Tally] = {k: _Tally() for k in [*LIES, *HARMLESS_TEXT, *HARMLESS_FILE, ROUND_TRIP]}
 
     def record(kind: str, lt: Letter, fmt: str, flagged: bool, detail: str) -> None:
