@@ -220,3 +220,13 @@ def test_medicare_request_items_are_named_for_the_office_when_missing() -> None:
     notes = api.draft(bare, fmt="md").notes
     assert "patient.medicare_number" in notes and "services[1].date_of_service" in notes
     assert "Medicare number:" in _draft(MEDICARE, fmt="md").text
+
+
+def test_a_medicare_appeal_names_the_medicare_number_where_the_member_id_would_be(tmp_path: Path) -> None:
+    # The header prints the Medicare number in place of the member id; rule 4 asked for the member id anyway,
+    # so a Medicare case that carries both (the same number) could not be drafted.
+    case = EXAMPLES / "vignettes" / "cases" / "appeal-medicare-redetermination-pet-restaging.yaml"
+    code, _, err = run_cli("draft", str(case), "--type", "appeal", "-o", str(tmp_path), "--date", "2026-11-21")
+    assert code == 0, err
+    letter = next(tmp_path.glob("*.appeal.md")).read_text()
+    assert "**Medicare number:**" in letter and "**Member ID:**" not in letter

@@ -341,7 +341,19 @@ def validate_letter(letter: Letter, case: Case, decision: Decision, kb: Knowledg
     for need in REQUIRED.get(letter.type, ()):
         if need not in ids:
             issues.append(Issue(rule=4, message=f"the {letter.type} letter lacks '{need}'"))
-    if case.patient.member_id and "header.member_id" not in ids and letter.type != "peer_to_peer":
+    # A Medicare letter identifies the beneficiary by the Medicare number, which the header then prints in place
+    # of a member id (templates/_header.j2): that letter needs the number, not the member id.
+    # The memo and the talking points are the office's: they keep their own header (member id, or none).
+    payer_letter = letter.type in ("lmn", "appeal", "external_review")
+    medicare_number_instead = payer_letter and case.payer.plan_type == "medicare" and bool(case.patient.medicare_number)
+    if medicare_number_instead and "header.medicare_number" not in ids:
+        issues.append(Issue(rule=4, message="the letter lacks the Medicare number"))
+    elif (
+        case.patient.member_id
+        and not medicare_number_instead
+        and "header.member_id" not in ids
+        and letter.type != "peer_to_peer"
+    ):
         issues.append(Issue(rule=4, message="the letter lacks the member id"))
     issues += necessity_issues(letter.sentences, decision)
     issues += template_text_issues(letter.sentences, case)
