@@ -35,14 +35,7 @@ class _Signer(_Table):
     @field_validator("npi", mode="before")
     @classmethod
     def _npi(cls, v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool):
-            v = str(v)
-        if isinstance(v, str):
-            v = v.strip()
-            problem = codes.npi_problem(v)
-            if problem:
-                raise ValueError(problem)
-        return v
+        return codes.npi_value(v)
 
 
 class _LetterStyle(_Table):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 # Plain text, one code per line: read as it is, where a compressed index had to be decompressed by every
 # `lettergen check`.
@@ -140,3 +141,16 @@ def build_icd10_index(path: Path = ICD10_INDEX) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     print(build_icd10_index())
+
+
+def npi_value(v: Any) -> Any:
+    """An NPI as a case file or a profile may write it (a number or a string, spaces around): the checked
+    string, or ValueError with the problem (pydantic reports it against the field)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = str(v)
+    if isinstance(v, str):
+        v = v.strip()
+        problem = npi_problem(v)
+        if problem:
+            raise ValueError(problem)
+    return v
